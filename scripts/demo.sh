@@ -69,8 +69,8 @@ main() {
   mkdir -p "$BUILD_DIR/demo"
   server_log="$BUILD_DIR/demo/server-$(date +%Y%m%d-%H%M%S).log"
 
-  # Job control gives the recorded server its own process group, so it receives SIGINT from this
-  # script only; without it bash starts background commands with SIGINT ignored.
+  # Without job control, bash starts background commands with SIGINT ignored. With it, the
+  # recorded server gets its own process group and receives SIGINT from this script only.
   set -m
   trap 'stop_recording || true' EXIT
   trap 'exit 130' INT TERM

@@ -71,7 +71,7 @@ function requirePost(req) {
   }
 }
 
-// POST /buffered reads the whole upload into one Buffer, parses all of it, then answers with one
+// POST /buffered reads the whole upload into one Buffer, parses all of it, then responds with one
 // JSON.stringify of every row. Memory grows with the upload plus the rows plus the whole JSON
 // text. Expected verdict: buffered-response.
 function handleBuffered(req, res) {
@@ -102,7 +102,7 @@ function handleBuffered(req, res) {
 }
 
 // POST /collect parses the upload as a stream, which is the fix most articles show, but pushes
-// every row into an array and answers with one JSON.stringify at the end, so the rows and the
+// every row into an array and responds with one JSON.stringify at the end, so the rows and the
 // whole JSON text are still in memory at once. Expected verdict: buffered-response.
 function handleCollect(req, res) {
   requirePost(req);
@@ -156,7 +156,7 @@ class JsonArrayStringify extends Transform {
 
 // Writes into the response and waits for 'drain' whenever res.write() returns false. Unlike
 // passing res itself to pipeline(), a failed pipeline does not destroy the response, so a CSV
-// error found before the first byte was sent can still be answered with a 400.
+// error found before the first byte was sent still gets a 400 response.
 function responseSink(res) {
   return new Writable({
     write(chunk, _encoding, callback) {

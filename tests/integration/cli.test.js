@@ -1,4 +1,4 @@
-// Checks the routeheap CLI's answers to bad input: a missing or empty session folder, an unknown
+// Checks how the routeheap CLI handles bad input: a missing or empty session folder, an unknown
 // subcommand, and the help text.
 'use strict';
 

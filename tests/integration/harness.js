@@ -178,8 +178,13 @@ async function startRecordedServer(name) {
 function run(file, args, options = {}) {
   return new Promise((resolve) => {
     execFile(file, args, { maxBuffer: MAX_OUTPUT_BYTES, ...options }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ code, signal: error ? error.signal : null, stdout, stderr });
+      if (!error) {
+        resolve({ code: 0, signal: null, stdout, stderr });
+        return;
+      }
+      // error.code is the exit status, or a string such as 'ENOENT' when the program did not start.
+      const code = typeof error.code === 'number' ? error.code : null;
+      resolve({ code, signal: error.signal, stdout, stderr: stderr || error.message });
     });
   });
 }

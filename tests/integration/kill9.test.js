@@ -76,7 +76,7 @@ test('report keeps the completed requests', () => {
   });
 });
 
-test('cut request is not reported as answered', () => {
+test('cut request is not complete', () => {
   const cut = result.json.requests.filter((request) =>
     request.pid === server.serverPid && request.start_ns > 0 && request.status !== 200);
   for (const request of cut) {

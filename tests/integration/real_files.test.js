@@ -10,12 +10,12 @@ const harness = require('./harness');
 
 const ROUTES = ['/buffered', '/collect', '/stream'];
 
-// A buffered route holds at least the whole JSON text while res.end() sends it, so its peak heap
-// growth must reach the response size. The 10% margin covers memory that was already committed
-// and free when the request started (V8 reuses pages it has not returned yet).
+// A buffered route keeps at least the whole JSON text in memory while res.end() sends it, so its
+// peak heap growth must reach the response size. The 10% margin covers memory that was already
+// committed and free when the request started (V8 reuses pages it has not returned yet).
 const BUFFERED_GROWTH_MIN_RATIO = 0.9;
-// A streamed route holds a few 16 KiB chunks: its peak heap growth stays under this fraction of
-// the buffered route's growth on the same file.
+// A streamed route keeps only a few 16 KiB chunks, so its peak heap growth stays under this
+// fraction of the buffered route's growth on the same file.
 const STREAM_GROWTH_MAX_FRACTION = 0.25;
 
 let server;

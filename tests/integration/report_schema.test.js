@@ -41,7 +41,8 @@ after(async () => {
 });
 
 function assertInteger(value, what) {
-  assert.ok(Number.isInteger(value) && value >= 0, `${what} is not a non-negative integer: ${JSON.stringify(value)}`);
+  assert.ok(Number.isInteger(value), `${what} is not an integer: ${JSON.stringify(value)}`);
+  assert.ok(value >= 0, `${what} is negative: ${value}`);
 }
 
 function assertSignedInteger(value, what) {
@@ -75,7 +76,8 @@ test('session lists the server process', () => {
 });
 
 test('routes have the documented fields', () => {
-  assert.ok(Array.isArray(report.routes) && report.routes.length > 0, 'routes[] is empty');
+  assert.ok(Array.isArray(report.routes), 'routes is not an array');
+  assert.ok(report.routes.length > 0, 'routes[] is empty');
   for (const route of report.routes) {
     const what = `route ${route.method} ${route.route}`;
     assert.equal(typeof route.method, 'string', what);
