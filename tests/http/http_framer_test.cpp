@@ -1,0 +1,687 @@
+// Unit tests of the HTTP/1.1 framer: each test is one edge case of real traffic fed
+// as reads and writes, with assertions on the events the framer reports.
+#include "http_framer.h"
+#include "recording_events.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace routeheap::agent::http {
+namespace {
+
+using testing::RecordingEvents;
+using trace::RequestOutcome;
+
+constexpr uint16_t kComplete = static_cast<uint16_t>(RequestOutcome::Complete);
+constexpr uint16_t kConnectionClosed = static_cast<uint16_t>(RequestOutcome::ConnectionClosed);
+constexpr uint16_t kFramingStopped = static_cast<uint16_t>(RequestOutcome::FramingStopped);
+constexpr uint16_t kProcessExit = static_cast<uint16_t>(RequestOutcome::ProcessExit);
+
+// One connection: a framer and the events it reported. The framer lives on the heap
+// because it is a few KiB of fixed buffers.
+struct Connection {
+    std::unique_ptr<Framer> framer = std::make_unique<Framer>();
+    RecordingEvents events;
+    uint64_t time_ns = 1000;
+
+    Connection() { framer->reset(1); }
+
+    void read(std::string_view bytes) { framer->feed_read(bytes, time_ns++, events); }
+    void eof() { framer->on_read_eof(time_ns++, events); }
+    void write(std::string_view bytes) { framer->feed_write(bytes, time_ns++, events); }
+
+    // One writev of `parts` of which the kernel accepted `result` bytes.
+    void writev(const std::vector<std::string>& parts, ssize_t result, int saved_errno = 0) {
+        std::vector<iovec> iov;
+        for (const std::string& part : parts) iov.push_back({const_cast<char*>(part.data()), part.size()});
+        framer->on_write(iov.data(), static_cast<int>(iov.size()), result, saved_errno, time_ns++, events);
+    }
+
+    void end(RequestOutcome outcome) { framer->on_connection_end(outcome, time_ns++, events); }
+
+    std::string dump() const {
+        std::string text;
+        for (const std::string& line : events.log) text += line + "\n";
+        return text;
+    }
+};
+
+// A step of an exchange: bytes read from the client or written to it.
+struct Step {
+    bool is_read;
+    std::string bytes;
+};
+
+Step in(std::string bytes) { return {true, std::move(bytes)}; }
+Step out(std::string bytes) { return {false, std::move(bytes)}; }
+
+// Feeds `steps`, splitting step `split_step` into pieces of the given sizes, then
+// ends the connection. Returns the events.
+RecordingEvents run(const std::vector<Step>& steps, size_t split_step, const std::vector<size_t>& cuts) {
+    Connection connection;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const std::string& bytes = steps[i].bytes;
+        std::vector<size_t> bounds{0};
+        if (i == split_step) bounds.insert(bounds.end(), cuts.begin(), cuts.end());
+        bounds.push_back(bytes.size());
+        for (size_t piece = 0; piece + 1 < bounds.size(); ++piece) {
+            std::string_view part = std::string_view(bytes).substr(bounds[piece], bounds[piece + 1] - bounds[piece]);
+            if (part.empty()) continue;
+            if (steps[i].is_read) {
+                connection.read(part);
+            } else {
+                connection.write(part);
+            }
+        }
+    }
+    connection.end(RequestOutcome::ConnectionClosed);
+    return std::move(connection.events);
+}
+
+// Asserts that every single split point, and byte-by-byte feeding, of each step
+// gives the same semantic events as feeding each step whole.
+void expect_split_invariant(const std::vector<Step>& steps) {
+    RecordingEvents whole = run(steps, steps.size(), {});
+    ASSERT_TRUE(whole.violations.empty()) << whole.violations.front();
+    for (size_t step = 0; step < steps.size(); ++step) {
+        size_t size = steps[step].bytes.size();
+        for (size_t cut = 1; cut < size; ++cut) {
+            RecordingEvents split = run(steps, step, {cut});
+            ASSERT_TRUE(split.violations.empty()) << "step " << step << " cut " << cut << ": " << split.violations.front();
+            ASSERT_EQ(split.semantic, whole.semantic) << "step " << step << " split at byte " << cut;
+        }
+        std::vector<size_t> every_byte;
+        for (size_t cut = 1; cut < size; ++cut) every_byte.push_back(cut);
+        RecordingEvents bytewise = run(steps, step, every_byte);
+        ASSERT_EQ(bytewise.semantic, whole.semantic) << "step " << step << " fed one byte at a time";
+    }
+}
+
+const char kSimpleGet[] = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/7.88.1\r\n\r\n";
+const char kOkHi[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nhi";
+
+TEST(HttpFramer, SimpleGet) {
+    Connection c;
+    c.read(kSimpleGet);
+    c.write(kOkHi);
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.started, 1u);
+    ASSERT_EQ(c.events.request_heads.size(), 1u);
+    EXPECT_EQ(c.events.methods[0], "GET");
+    EXPECT_EQ(c.events.paths[0], "/hello");
+    EXPECT_EQ(c.events.request_heads[0].flags, 0u);
+    EXPECT_EQ(c.events.request_heads[0].content_length, -1);
+    EXPECT_EQ(c.events.request_heads[0].header_bytes, sizeof(kSimpleGet) - 1);
+    EXPECT_TRUE(c.events.bodies.empty());
+    EXPECT_EQ(c.events.response_starts, 1u);
+    ASSERT_EQ(c.events.response_heads.size(), 1u);
+    EXPECT_EQ(c.events.response_heads[0].status, 200);
+    EXPECT_EQ(c.events.response_heads[0].content_length, 2);
+    EXPECT_EQ(c.events.response_heads[0].header_bytes, sizeof(kOkHi) - 1 - 2);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    const trace::RequestEnd& end = c.events.ends[0];
+    EXPECT_EQ(end.outcome, kComplete);
+    EXPECT_EQ(end.status, 200);
+    EXPECT_EQ(end.response_body_bytes, 2u);
+    EXPECT_EQ(end.write_calls, 1u);
+    EXPECT_EQ(end.largest_write_bytes, sizeof(kOkHi) - 1);
+    ASSERT_EQ(c.events.writes.size(), 1u);
+    EXPECT_EQ(c.events.writes[0].body_bytes, 2u);
+    EXPECT_TRUE(c.framer->framing());
+}
+
+TEST(HttpFramer, PostWithContentLength) {
+    Connection c;
+    c.read("POST /upload HTTP/1.1\r\nContent-Length: 10\r\nContent-Type: text/csv\r\n\r\nabc");
+    c.read("defg");
+    c.read("hij");
+    c.write("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.request_heads.size(), 1u);
+    EXPECT_EQ(c.events.request_heads[0].content_length, 10);
+    ASSERT_EQ(c.events.bodies.size(), 3u);
+    EXPECT_EQ(c.events.bodies[0].bytes, 3u);
+    EXPECT_EQ(c.events.bodies[1].bytes, 4u);
+    EXPECT_EQ(c.events.bodies[2].bytes, 3u);
+    EXPECT_EQ(c.events.bodies[2].body_total, 10u);
+    EXPECT_EQ(c.events.bodies[0].complete, 0u);
+    EXPECT_EQ(c.events.bodies[2].complete, 1u);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].request_body_bytes, 10u);
+    EXPECT_EQ(c.events.ends[0].status, 201);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+}
+
+TEST(HttpFramer, RequestSplitAtEveryPosition) {
+    expect_split_invariant({
+        in("POST /api/items?id=7 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /next HTTP/1.1\r\n\r\n"),
+        out("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"),
+        out("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    });
+}
+
+TEST(HttpFramer, ChunkedRequestSplitAtEveryPosition) {
+    expect_split_invariant({
+        in("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "4;name=value\r\nWiki\r\n5\r\npedia\r\n0\r\nExpires: never\r\n\r\n"),
+        out(kOkHi),
+    });
+}
+
+TEST(HttpFramer, ResponseSplitAtEveryPosition) {
+    expect_split_invariant({
+        in(kSimpleGet),
+        out("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
+            "7;ext=1\r\nchunk 1\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: done\r\n\r\n"),
+        in(kSimpleGet),
+        out(kOkHi),
+    });
+}
+
+TEST(HttpFramer, PipelinedRequestsInOneRead) {
+    Connection c;
+    c.read("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nPOST /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz");
+    ASSERT_EQ(c.events.request_heads.size(), 3u);
+    EXPECT_EQ(c.events.paths[0], "/a");
+    EXPECT_EQ(c.events.paths[1], "/b");
+    EXPECT_EQ(c.events.paths[2], "/c");
+    EXPECT_EQ(c.events.request_heads[2].request_index, 2u);
+    ASSERT_EQ(c.events.bodies.size(), 1u);
+    EXPECT_EQ(c.events.bodies[0].request_index, 2u);
+    EXPECT_EQ(c.events.bodies[0].complete, 1u);
+
+    // Node answers in order; here two responses leave in one write, the third alone.
+    c.write(std::string(kOkHi) + "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+    c.write("HTTP/1.1 204 No Content\r\n\r\n");
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.ends.size(), 3u);
+    for (uint32_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(c.events.ends[i].request_index, i);
+        EXPECT_EQ(c.events.ends[i].outcome, kComplete);
+    }
+    EXPECT_EQ(c.events.ends[0].response_body_bytes, 2u);
+    EXPECT_EQ(c.events.ends[1].response_body_bytes, 3u);
+    EXPECT_EQ(c.events.ends[2].status, 204);
+    EXPECT_EQ(c.events.ends[2].request_body_bytes, 3u);
+    ASSERT_EQ(c.events.writes.size(), 2u);
+    EXPECT_EQ(c.events.writes[0].request_index, 0u);
+    EXPECT_EQ(c.events.writes[0].body_bytes, 5u);
+    EXPECT_EQ(c.events.writes[1].request_index, 2u);
+}
+
+TEST(HttpFramer, ChunkedRequestBody) {
+    Connection c;
+    c.read("POST /c HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4;a=b\r\nWiki\r\n");
+    c.read("5 ; ext\r\npedia\r\n0\r\nTrailer-One: 1\r\nTrailer-Two: 2\r\n\r\n");
+    ASSERT_EQ(c.events.request_heads.size(), 1u);
+    EXPECT_EQ(c.events.request_heads[0].flags & trace::kRequestChunked, trace::kRequestChunked);
+    EXPECT_EQ(c.events.request_heads[0].content_length, -1);
+    ASSERT_EQ(c.events.bodies.size(), 2u);
+    EXPECT_EQ(c.events.bodies[0].bytes, 4u);
+    EXPECT_EQ(c.events.bodies[0].complete, 0u);
+    EXPECT_EQ(c.events.bodies[1].bytes, 5u);
+    EXPECT_EQ(c.events.bodies[1].body_total, 9u);
+    EXPECT_EQ(c.events.bodies[1].complete, 1u);
+
+    // The next request on the connection parses after the trailers.
+    c.write(kOkHi);
+    c.read(kSimpleGet);
+    ASSERT_EQ(c.events.request_heads.size(), 2u);
+    EXPECT_TRUE(c.events.stop_reasons.empty());
+    EXPECT_EQ(c.events.ends[0].request_body_bytes, 9u);
+}
+
+TEST(HttpFramer, ChunkedResponse) {
+    Connection c;
+    c.read(kSimpleGet);
+    c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write("a;x=y\r\n0123456789\r\n");
+    EXPECT_TRUE(c.events.ends.empty());
+    c.write("3\r\nabc\r\n");
+    c.write("0\r\nServer-Timing: db;dur=53\r\n\r\n");
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.response_heads.size(), 1u);
+    EXPECT_EQ(c.events.response_heads[0].flags, trace::kResponseChunked);
+    EXPECT_EQ(c.events.response_heads[0].content_length, -1);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].response_body_bytes, 13u);
+    EXPECT_EQ(c.events.ends[0].write_calls, 4u);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+    ASSERT_EQ(c.events.writes.size(), 4u);
+    EXPECT_EQ(c.events.writes[1].body_bytes, 10u);
+    EXPECT_EQ(c.events.writes[3].body_bytes, 0u);
+}
+
+TEST(HttpFramer, ExpectContinue) {
+    Connection c;
+    c.read("PUT /file HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    c.write("HTTP/1.1 100 Continue\r\n\r\n");
+    EXPECT_EQ(c.events.response_starts, 0u);  // interim responses are not the response start
+    c.read("data");
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.request_heads.size(), 1u);
+    EXPECT_EQ(c.events.request_heads[0].flags & trace::kRequestExpectContinue, trace::kRequestExpectContinue);
+    ASSERT_EQ(c.events.response_heads.size(), 2u);
+    EXPECT_EQ(c.events.response_heads[0].status, 100);
+    EXPECT_EQ(c.events.response_heads[0].flags, trace::kResponseInterim);
+    EXPECT_EQ(c.events.response_heads[1].status, 200);
+    EXPECT_EQ(c.events.response_heads[1].flags, 0u);
+    EXPECT_EQ(c.events.response_starts, 1u);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].status, 200);
+    EXPECT_EQ(c.events.ends[0].request_body_bytes, 4u);
+    EXPECT_EQ(c.events.ends[0].response_header_bytes,
+              std::string("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n").size());
+    EXPECT_EQ(c.events.ends[0].write_calls, 2u);
+}
+
+TEST(HttpFramer, CloseDelimitedResponseEndsAtClose) {
+    Connection c;
+    c.read("GET /old HTTP/1.0\r\n\r\n");
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+    c.write("first part, ");
+    c.write("second part");
+    EXPECT_TRUE(c.events.ends.empty());
+    c.end(RequestOutcome::ConnectionClosed);
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    EXPECT_EQ(c.events.request_heads[0].flags,
+              trace::kRequestHttp10 | trace::kRequestConnectionClose);
+    EXPECT_EQ(c.events.response_heads[0].flags, trace::kResponseCloseDelimited);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+    EXPECT_EQ(c.events.ends[0].response_body_bytes, 23u);
+}
+
+TEST(HttpFramer, CloseDelimitedResponseAtProcessExitIsNotComplete) {
+    Connection c;
+    c.read("GET /old HTTP/1.0\r\n\r\n");
+    c.write("HTTP/1.0 200 OK\r\n\r\npartial");
+    c.end(RequestOutcome::ProcessExit);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kProcessExit);
+}
+
+TEST(HttpFramer, HeadResponseHasNoBody) {
+    Connection c;
+    c.read("HEAD /big HTTP/1.1\r\n\r\n");
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+    EXPECT_EQ(c.events.ends[0].response_body_bytes, 0u);
+
+    // The next exchange frames normally.
+    c.read(kSimpleGet);
+    c.write(kOkHi);
+    ASSERT_EQ(c.events.ends.size(), 2u);
+    EXPECT_EQ(c.events.ends[1].response_body_bytes, 2u);
+    EXPECT_TRUE(c.events.violations.empty());
+}
+
+TEST(HttpFramer, NoContentAndNotModifiedHaveNoBody) {
+    Connection c;
+    c.read("DELETE /item/1 HTTP/1.1\r\n\r\nGET /page HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\n");
+    c.write("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write("HTTP/1.1 304 Not Modified\r\nContent-Length: 512\r\n\r\n");
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.ends.size(), 2u);
+    EXPECT_EQ(c.events.ends[0].status, 204);
+    EXPECT_EQ(c.events.ends[1].status, 304);
+    EXPECT_EQ(c.events.ends[1].outcome, kComplete);
+    EXPECT_EQ(c.framer->finished(), false);
+}
+
+TEST(HttpFramer, KeepAliveSeveralExchanges) {
+    Connection c;
+    for (int i = 0; i < 5; ++i) {
+        c.read("GET /n/" + std::to_string(i) + " HTTP/1.1\r\nConnection: keep-alive\r\n\r\n");
+        c.write(kOkHi);
+    }
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.ends.size(), 5u);
+    for (uint32_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(c.events.ends[i].request_index, i);
+        EXPECT_EQ(c.events.paths[i], "/n/" + std::to_string(i));
+        EXPECT_EQ(c.events.ends[i].outcome, kComplete);
+    }
+}
+
+TEST(HttpFramer, Http10KeepAlive) {
+    Connection c;
+    c.read("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nhi");
+    c.read("GET /b HTTP/1.0\r\n\r\n");
+    ASSERT_EQ(c.events.request_heads.size(), 2u);
+    EXPECT_EQ(c.events.request_heads[0].flags, trace::kRequestHttp10);
+    EXPECT_EQ(c.events.request_heads[1].flags, trace::kRequestHttp10 | trace::kRequestConnectionClose);
+
+    // Bytes after a request that asked to close are not parsed as a request.
+    c.read("GET /c HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(c.events.request_heads.size(), 2u);
+    EXPECT_TRUE(c.events.stop_reasons.empty());
+}
+
+TEST(HttpFramer, QueryStringRemoved) {
+    Connection c;
+    c.read("GET /search?token=SECRET123&q=1 HTTP/1.1\r\n\r\n");
+    c.write(kOkHi);
+    c.read("GET http://example.com:8080/proxy/path?key=SECRET456 HTTP/1.1\r\n\r\n");
+    c.write(kOkHi);
+    c.read("GET http://example.com?SECRET789 HTTP/1.1\r\n\r\n");
+    c.write(kOkHi);
+    c.read("GET /frag#SECRET000 HTTP/1.1\r\n\r\n");
+
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.paths.size(), 4u);
+    EXPECT_EQ(c.events.paths[0], "/search");
+    EXPECT_EQ(c.events.paths[1], "/proxy/path");
+    EXPECT_EQ(c.events.paths[2], "/");
+    EXPECT_EQ(c.events.paths[3], "/frag");
+    EXPECT_EQ(c.events.request_heads[0].flags, trace::kRequestHadQuery);
+    EXPECT_EQ(c.events.request_heads[1].flags, trace::kRequestHadQuery);
+    EXPECT_EQ(c.events.request_heads[2].flags, trace::kRequestHadQuery);
+    EXPECT_EQ(c.events.request_heads[3].flags, 0u);
+    for (const std::string& line : c.events.log) {
+        EXPECT_EQ(line.find("SECRET"), std::string::npos) << line;
+        EXPECT_EQ(line.find("example.com"), std::string::npos) << line;
+    }
+}
+
+TEST(HttpFramer, ConnectTargetKeptAsAuthority) {
+    Connection c;
+    c.read("CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n");
+    ASSERT_EQ(c.events.paths.size(), 1u);
+    EXPECT_EQ(c.events.paths[0], "db.internal:5432");
+    c.write("HTTP/1.1 200 Connection Established\r\n\r\n\x05\x01\x00");
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "CONNECT tunnel established");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+    EXPECT_FALSE(c.framer->framing());
+}
+
+TEST(HttpFramer, LongPathTruncated) {
+    Connection c;
+    std::string path = "/" + std::string(3000, 'p');
+    c.read("GET " + path + "?q=1 HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(c.events.paths.size(), 1u);
+    EXPECT_EQ(c.events.paths[0], path.substr(0, trace::kMaxPathBytes));
+    EXPECT_EQ(c.events.request_heads[0].flags, trace::kRequestPathTruncated | trace::kRequestHadQuery);
+    EXPECT_EQ(c.events.request_heads[0].path_length, trace::kMaxPathBytes);
+}
+
+TEST(HttpFramer, TlsClientHelloStops) {
+    Connection c;
+    const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    c.read(std::string_view(hello, sizeof(hello) - 1));
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "TLS handshake");
+    EXPECT_EQ(c.events.started, 0u);
+    EXPECT_FALSE(c.framer->framing());
+
+    // Split after the first byte: the same reason.
+    Connection split;
+    split.read(std::string_view(hello, 1));
+    EXPECT_TRUE(split.events.stop_reasons.empty());
+    split.read(std::string_view(hello + 1, sizeof(hello) - 2));
+    ASSERT_EQ(split.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(split.events.stop_reasons[0], "TLS handshake");
+}
+
+TEST(HttpFramer, Http2PrefaceStops) {
+    Connection c;
+    c.read(std::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04", 28));
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "HTTP/2 preface");
+    ASSERT_EQ(c.events.ends.size(), 1u);  // the request started at 'P' ends with the stop
+    EXPECT_EQ(c.events.ends[0].outcome, kFramingStopped);
+    EXPECT_EQ(c.events.open_requests(), 0u);
+    EXPECT_TRUE(c.events.violations.empty());
+}
+
+TEST(HttpFramer, GarbageStops) {
+    std::mt19937 random(12345);
+    for (int round = 0; round < 200; ++round) {
+        std::string garbage(64, '\0');
+        for (char& byte : garbage) byte = static_cast<char>(random() & 0xff);
+        Connection c;
+        c.read(garbage);
+        c.write(garbage);
+        c.end(RequestOutcome::ConnectionClosed);
+        ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+        ASSERT_EQ(c.events.stop_reasons.size(), 1u) << "round " << round << "\n" << c.dump();
+        EXPECT_EQ(c.events.open_requests(), 0u);
+        EXPECT_TRUE(c.events.request_heads.empty());
+    }
+}
+
+TEST(HttpFramer, InvalidMethodAndRequestLineStop) {
+    struct Case {
+        const char* bytes;
+        const char* reason;
+    };
+    const Case cases[] = {
+        {"get / HTTP/1.1\r\n\r\n", "invalid method"},
+        {"GET\t/ HTTP/1.1\r\n\r\n", "invalid method"},
+        {"GET /\r\n", "invalid request line"},
+        {"GET / HTTP/1.1 extra\r\n\r\n", "invalid request line"},
+        {"GET / HTTP/3.0\r\n\r\n", "unsupported HTTP version"},
+        {"GET  HTTP/1.1\r\n\r\n", "invalid request target"},
+        {"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", "invalid header name"},
+        {"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", "obsolete header line folding"},
+        {"POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", "invalid Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "conflicting Content-Length headers"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "request Transfer-Encoding does not end in chunked"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", "missing CRLF after chunk data"},
+    };
+    for (const Case& test : cases) {
+        Connection c;
+        c.read(test.bytes);
+        ASSERT_EQ(c.events.stop_reasons.size(), 1u) << test.bytes;
+        EXPECT_EQ(c.events.stop_reasons[0], test.reason) << test.bytes;
+        EXPECT_EQ(c.events.open_requests(), 0u) << test.bytes;
+        EXPECT_TRUE(c.events.violations.empty()) << test.bytes;
+    }
+}
+
+TEST(HttpFramer, HeaderLineTooLongStops) {
+    Connection c;
+    c.read("GET / HTTP/1.1\r\nX-Big: " + std::string(kMaxLineBytes, 'a') + "\r\n\r\n");
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "header line too long");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kFramingStopped);
+}
+
+TEST(HttpFramer, ResponseWithoutRequestStops) {
+    Connection c;
+    c.write("HTTP/1.1 200 OK\r\n\r\n");
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "response without a preceding request");
+    EXPECT_EQ(c.events.writes.size(), 1u);
+}
+
+TEST(HttpFramer, ResponseBeforeRequestHeadersCompleteStops) {
+    Connection c;
+    c.read("GET / HTTP/1.1\r\nX-Long: aaaa");
+    c.write("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "response before the request headers were complete");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kFramingStopped);
+}
+
+TEST(HttpFramer, InvalidStatusLineStops) {
+    Connection c;
+    c.read(kSimpleGet);
+    c.write("HTTP/1.1 2x0 OK\r\n\r\n");
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "invalid status line");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kFramingStopped);
+}
+
+TEST(HttpFramer, SwitchingProtocolsStops) {
+    Connection c;
+    c.read("GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+    EXPECT_EQ(c.events.ends[0].status, 101);
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "protocol switched (101 Switching Protocols)");
+    EXPECT_EQ(c.events.response_starts, 1u);
+}
+
+TEST(HttpFramer, PartialWriteAccounted) {
+    Connection c;
+    c.read(kSimpleGet);
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    std::string body = "0123456789";
+    c.writev({head, body}, static_cast<ssize_t>(head.size() + 4));
+    ASSERT_EQ(c.events.writes.size(), 1u);
+    EXPECT_EQ(c.events.writes[0].flags, trace::kWritePartial);
+    EXPECT_EQ(c.events.writes[0].bytes_requested, head.size() + body.size());
+    EXPECT_EQ(c.events.writes[0].result, static_cast<int64_t>(head.size() + 4));
+    EXPECT_EQ(c.events.writes[0].body_bytes, 4u);
+    EXPECT_EQ(c.events.writes[0].iov_count, 2u);
+    EXPECT_TRUE(c.events.ends.empty());
+
+    // libuv writes the rest later.
+    c.writev({body.substr(4)}, 6);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].partial_writes, 1u);
+    EXPECT_EQ(c.events.ends[0].write_calls, 2u);
+    EXPECT_EQ(c.events.ends[0].response_body_bytes, 10u);
+    EXPECT_EQ(c.events.ends[0].largest_write_bytes, head.size() + body.size());
+}
+
+TEST(HttpFramer, WouldBlockWriteAccounted) {
+    Connection c;
+    c.read(kSimpleGet);
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n";
+    c.writev({head}, static_cast<ssize_t>(head.size()));
+    c.writev({"body"}, -1, EAGAIN);
+    ASSERT_EQ(c.events.writes.size(), 2u);
+    EXPECT_EQ(c.events.writes[1].flags, trace::kWriteWouldBlock);
+    EXPECT_EQ(c.events.writes[1].result, -EAGAIN);
+    EXPECT_EQ(c.events.writes[1].body_bytes, 0u);
+    c.writev({"body"}, 4);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].would_block_writes, 1u);
+    EXPECT_EQ(c.events.ends[0].write_calls, 3u);
+    EXPECT_EQ(c.events.ends[0].partial_writes, 0u);
+
+    // Any other error is flagged as an error, not as would-block.
+    c.read(kSimpleGet);
+    c.writev({"x"}, -1, EPIPE);
+    EXPECT_EQ(c.events.writes.back().flags, trace::kWriteError);
+    EXPECT_EQ(c.events.writes.back().result, -EPIPE);
+}
+
+TEST(HttpFramer, ResponseSplitAcrossIovecs) {
+    Connection c;
+    c.read(kSimpleGet);
+    std::vector<std::string> parts{"HTTP/1.1 200 OK\r\nContent-", "Length: 6\r\n\r", "\nabc", "def"};
+    size_t total = 0;
+    for (const std::string& part : parts) total += part.size();
+    c.writev(parts, static_cast<ssize_t>(total));
+    ASSERT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+    ASSERT_EQ(c.events.ends.size(), 1u) << c.dump();
+    EXPECT_EQ(c.events.ends[0].response_body_bytes, 6u);
+    EXPECT_EQ(c.events.ends[0].write_calls, 1u);
+    EXPECT_EQ(c.events.writes[0].iov_count, 4u);
+    EXPECT_EQ(c.events.writes[0].body_bytes, 6u);
+}
+
+TEST(HttpFramer, EarlyResponseBeforeBodyRead) {
+    Connection c;
+    c.read("POST /big HTTP/1.1\r\nContent-Length: 8\r\n\r\nab");
+    c.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].status, 413);
+    c.read("cdefgh");  // the rest of the body is still framed, not taken as a request
+    c.read(kSimpleGet);
+    ASSERT_EQ(c.events.request_heads.size(), 2u);
+    EXPECT_TRUE(c.events.stop_reasons.empty());
+    EXPECT_TRUE(c.events.violations.empty()) << c.events.violations.front();
+}
+
+TEST(HttpFramer, PeerEofMidHeadersEndsRequest) {
+    Connection c;
+    c.read("GET /slow HTTP/1.1\r\nHost: x");
+    c.eof();
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kConnectionClosed);
+    EXPECT_TRUE(c.framer->finished());
+
+    // Node may still write its 400 answer; it is not taken as a framing error.
+    c.write("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(c.events.stop_reasons.empty());
+}
+
+TEST(HttpFramer, PeerEofWaitsForPendingResponse) {
+    Connection c;
+    c.read(kSimpleGet);
+    c.eof();
+    EXPECT_FALSE(c.framer->finished());
+    c.write(kOkHi);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kComplete);
+    EXPECT_TRUE(c.framer->finished());
+}
+
+TEST(HttpFramer, ConnectionEndEndsOpenRequests) {
+    Connection c;
+    c.read("POST /a HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial");
+    c.end(RequestOutcome::ConnectionClosed);
+    ASSERT_EQ(c.events.ends.size(), 1u);
+    EXPECT_EQ(c.events.ends[0].outcome, kConnectionClosed);
+    EXPECT_EQ(c.events.ends[0].request_body_bytes, 7u);
+    EXPECT_EQ(c.events.ends[0].status, 0);
+
+    Connection exiting;
+    exiting.read("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+    exiting.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+    exiting.end(RequestOutcome::ProcessExit);
+    ASSERT_EQ(exiting.events.ends.size(), 2u);
+    EXPECT_EQ(exiting.events.ends[0].outcome, kProcessExit);
+    EXPECT_EQ(exiting.events.ends[0].status, 200);
+    EXPECT_EQ(exiting.events.ends[0].response_body_bytes, 3u);
+    EXPECT_EQ(exiting.events.ends[1].outcome, kProcessExit);
+    EXPECT_EQ(exiting.events.ends[1].status, 0);
+}
+
+TEST(HttpFramer, TooManyPipelinedRequestsStops) {
+    Connection c;
+    std::string burst;
+    for (uint32_t i = 0; i <= kMaxPipelinedRequests; ++i) burst += "GET /p HTTP/1.1\r\n\r\n";
+    c.read(burst);
+    ASSERT_EQ(c.events.stop_reasons.size(), 1u);
+    EXPECT_EQ(c.events.stop_reasons[0], "too many pipelined requests");
+    EXPECT_EQ(c.events.request_heads.size(), kMaxPipelinedRequests);
+    EXPECT_EQ(c.events.open_requests(), 0u);
+    EXPECT_TRUE(c.events.violations.empty());
+}
+
+TEST(HttpFramer, LeadingEmptyLinesIgnored) {
+    Connection c;
+    c.read("\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(c.events.request_heads.size(), 1u);
+    EXPECT_EQ(c.events.request_heads[0].header_bytes, 18u);
+}
+
+}  // namespace
+}  // namespace routeheap::agent::http
