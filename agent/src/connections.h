@@ -12,6 +12,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cstdint>
+
 namespace routeheap::agent::net {
 
 // Cheap check used by read/write hooks before anything else: true when `fd` is an
@@ -39,5 +41,9 @@ void on_close(int fd);
 // At process exit (atexit, _exit hook): ends every open request with outcome
 // ProcessExit so the trace says what was in flight.
 void on_process_exit();
+
+// Accepted connections that could not be framed (descriptor number of 2^20 or more,
+// or no memory for the table). Each also gets a FramingStopped record.
+uint64_t untracked_connection_count();
 
 }  // namespace routeheap::agent::net
