@@ -1,0 +1,30 @@
+// Runs the recorded command as a child process with the agent's environment, and
+// forwards termination signals that routeheap itself receives.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace routeheap::cli {
+
+// The environment for the child: the current one with LD_PRELOAD (agent first),
+// ROUTEHEAP_OUTPUT_DIR and NODE_OPTIONS (the perf-map flags appended) set.
+std::vector<std::string> agent_environment(const std::filesystem::path& agent, const std::filesystem::path& output);
+
+// Installs handlers for SIGINT, SIGTERM and SIGHUP that forward the signal to the
+// child once it is known, so routeheap itself outlives the signal.
+void install_signal_forwarding();
+
+// Starts `command` (searched in PATH) in the caller's process group so the terminal's
+// Ctrl-C reaches it directly. Returns its pid; throws std::runtime_error when fork
+// fails. A command that cannot be executed exits with status 127 after a message.
+pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment);
+
+// Polls the child without blocking. Returns true once it exited, with `exit_code` set
+// to its status, or 128 + signal number when a signal killed it.
+bool child_exited(pid_t child, int& exit_code);
+
+}  // namespace routeheap::cli

@@ -1,0 +1,27 @@
+// Entry points of the routeheap subcommands and the conventions they share.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <string>
+#include <vector>
+
+namespace routeheap::cli {
+
+inline constexpr int kExitFailure = 1;  // the work failed: missing input, unreadable trace
+inline constexpr int kExitUsage = 2;    // the command line is invalid
+
+int run_record(const std::vector<std::string>& arguments);
+int run_report(const std::vector<std::string>& arguments);
+
+// Prints "routeheap SUBCOMMAND: MESSAGE" and the usage hint to stderr; returns kExitUsage.
+int usage_error(const std::string& subcommand, const std::string& message, const std::string& usage);
+
+// Prints "routeheap SUBCOMMAND: MESSAGE" to stderr; returns kExitFailure.
+int failure(const std::string& subcommand, const std::string& message);
+
+// Prints the help of a subcommand: its usage line, description and options.
+void print_help(const std::string& usage, const std::string& description,
+                const boost::program_options::options_description& options, const std::string& footer);
+
+}  // namespace routeheap::cli

@@ -1,0 +1,206 @@
+// `routeheap record -- CMD ARGS...`: runs a command under the agent, prints one line
+// per finished request while it runs, and leaves a session folder.
+#include "agent_locator.h"
+#include "child_process.h"
+#include "cli.h"
+#include "live_tail.h"
+#include "session_folder.h"
+
+#include <routeheap/analysis/report.h>
+
+#include <time.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <set>
+
+namespace routeheap::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace po = boost::program_options;
+
+constexpr const char* kSubcommand = "record";
+constexpr const char* kUsage =
+    "usage: routeheap record [--output DIR] [--quiet] -- CMD ARGS... (see routeheap record --help)";
+constexpr long kPollIntervalMs = 100;
+// After the command exits, wait this long for other traced processes to close their traces.
+constexpr int kFinalWaitPolls = 20;
+
+struct RecordOptions {
+    std::string output;
+    bool quiet = false;
+    std::vector<std::string> command;
+};
+
+po::options_description record_options(RecordOptions& options) {
+    po::options_description description("options");
+    description.add_options()
+        ("help,h", "print this help")
+        ("output,o", po::value(&options.output)->value_name("DIR"),
+         "session folder to create (mode 0700); it must not exist or be empty "
+         "(default: routeheap-YYYYMMDD-HHMMSS in the current folder)")
+        ("quiet,q", po::bool_switch(&options.quiet), "do not print a line per finished request");
+    return description;
+}
+
+// Splits the arguments at "--", or else at the first argument that is neither an
+// option nor an option's value, so `routeheap record node server.js` works too.
+std::pair<std::vector<std::string>, std::vector<std::string>> split_command(
+    const std::vector<std::string>& arguments, const po::options_description& description) {
+    for (size_t i = 0; i < arguments.size(); ++i) {
+        const std::string& argument = arguments[i];
+        if (argument == "--") {
+            return {{arguments.begin(), arguments.begin() + i}, {arguments.begin() + i + 1, arguments.end()}};
+        }
+        if (!argument.starts_with("-")) {
+            return {{arguments.begin(), arguments.begin() + i}, {arguments.begin() + i, arguments.end()}};
+        }
+        const std::string name = argument.substr(0, argument.find('=')).substr(argument.starts_with("--") ? 2 : 1);
+        const auto* option = description.find_nothrow(name, false);
+        const bool takes_value = option != nullptr && option->semantic()->max_tokens() > 0;
+        if (takes_value && argument.find('=') == std::string::npos && (argument.starts_with("--") || argument.size() == 2)) {
+            ++i;  // skip the option's value
+        }
+    }
+    return {arguments, {}};
+}
+
+std::set<std::string> isolate_logs(const fs::path& folder) {
+    std::set<std::string> names;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(folder, error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with("isolate-") && name.ends_with(".log")) names.insert(name);
+    }
+    return names;
+}
+
+// Removes the isolate-*.log files V8 wrote into `folder` during the run, and no others.
+void remove_new_isolate_logs(const fs::path& folder, const std::set<std::string>& before) {
+    std::error_code error;
+    for (const std::string& name : isolate_logs(folder)) {
+        if (!before.contains(name)) fs::remove(folder / name, error);
+    }
+}
+
+void copy_perf_maps(const std::set<uint32_t>& pids, const fs::path& session) {
+    std::error_code error;
+    for (uint32_t pid : pids) {
+        const std::string name = "perf-" + std::to_string(pid) + ".map";
+        const fs::path source = fs::path("/tmp") / name;
+        if (fs::exists(source, error)) fs::copy_file(source, session / name, fs::copy_options::overwrite_existing, error);
+    }
+}
+
+void sleep_poll_interval() {
+    timespec interval{0, kPollIntervalMs * 1000 * 1000};
+    ::nanosleep(&interval, nullptr);  // a forwarded signal may cut it short; the loop goes on
+}
+
+// Runs the child to completion while tailing the traces; returns its exit code.
+int supervise(pid_t child, LiveTail& tail) {
+    int exit_code = 0;
+    while (!child_exited(child, exit_code)) {
+        tail.poll(false);
+        sleep_poll_interval();
+    }
+    for (int i = 0; i < kFinalWaitPolls && !tail.all_finished(); ++i) {
+        tail.poll(false);
+        sleep_poll_interval();
+    }
+    tail.poll(true);
+    return exit_code;
+}
+
+void print_help(const po::options_description& description) {
+    cli::print_help(
+        "usage: routeheap record [--output DIR] [--quiet] -- CMD ARGS...",
+        "Runs CMD with the routeheap agent preloaded and writes one trace per process into the\n"
+        "session folder. While CMD runs, prints one line per finished request to stderr:\n"
+        "method, path, status, request and response body sizes, peak heap growth and the\n"
+        "verdict of the detectors. Stop the server with Ctrl-C; routeheap forwards SIGINT,\n"
+        "SIGTERM and SIGHUP sent to it alone, copies /tmp/perf-PID.map of each traced process\n"
+        "into the folder, removes the isolate-*.log files V8 wrote into the current folder\n"
+        "during the run, and exits with CMD's exit status (128 + signal when a signal ended it).\n"
+        "\n"
+        "The child's environment gets LD_PRELOAD (the agent first), ROUTEHEAP_OUTPUT_DIR (the\n"
+        "session folder) and NODE_OPTIONS with --perf-basic-prof-only-functions\n"
+        "--interpreted-frames-native-stack appended to your own options.",
+        description,
+        "\nenvironment:\n"
+        "  ROUTEHEAP_AGENT   path of librouteheap.so to preload (default: ../lib next to the\n"
+        "                    routeheap executable, then the install libdir)\n");
+}
+
+}  // namespace
+
+int run_record(const std::vector<std::string>& arguments) {
+    RecordOptions options;
+    const po::options_description description = record_options(options);
+    auto [own, command] = split_command(arguments, description);
+
+    po::variables_map values;
+    try {
+        po::store(po::command_line_parser(own).options(description).run(), values);
+        po::notify(values);
+    } catch (const po::error& error) {
+        return usage_error(kSubcommand, error.what(), kUsage);
+    }
+    if (values.count("help") != 0) {
+        print_help(description);
+        return 0;
+    }
+    if (command.empty()) return usage_error(kSubcommand, "missing the command to record after --", kUsage);
+
+    fs::path agent;
+    fs::path session;
+    nlohmann::json metadata;
+    try {
+        agent = locate_agent();
+        session = prepare_session_folder(options.output.empty() ? default_session_name() : options.output);
+        metadata = {{"command", command},
+                    {"start_time", utc_timestamp()},
+                    {"routeheap_version", ROUTEHEAP_VERSION},
+                    {"agent", agent.string()},
+                    {"working_folder", fs::current_path().string()}};
+        write_session_metadata(session, metadata);
+    } catch (const std::exception& error) {
+        return failure(kSubcommand, error.what());
+    }
+
+    const fs::path working_folder = fs::current_path();
+    const std::set<std::string> logs_before = isolate_logs(working_folder);
+    LiveTail tail(
+        session,
+        [&](const analysis::Request& request) {
+            if (!options.quiet) std::cerr << "  " << analysis::format_request_line(request) << std::endl;
+        },
+        [](const std::string& warning) { std::cerr << "routeheap record: warning: " << warning << std::endl; });
+
+    install_signal_forwarding();
+    int exit_code = 0;
+    try {
+        exit_code = supervise(start_child(command, agent_environment(agent, session)), tail);
+    } catch (const std::exception& error) {
+        return failure(kSubcommand, error.what());
+    }
+
+    copy_perf_maps(tail.pids(), session);
+    remove_new_isolate_logs(working_folder, logs_before);
+    try {
+        metadata["end_time"] = utc_timestamp();
+        metadata["exit_status"] = exit_code;
+        write_session_metadata(session, metadata);
+    } catch (const std::exception& error) {
+        std::cerr << "routeheap record: warning: " << error.what() << std::endl;
+    }
+
+    std::cerr << "session: " << session.string() << "  (" << tail.process_count() << " processes, "
+              << tail.request_count() << " requests)\n"
+              << "next: routeheap report " << session.string() << std::endl;
+    return exit_code;
+}
+
+}  // namespace routeheap::cli

@@ -1,0 +1,60 @@
+// Incremental reading of a growing session folder for `routeheap record`.
+#include "live_tail.h"
+
+#include <routeheap/analysis/detectors.h>
+#include <routeheap/analysis/session.h>
+
+namespace routeheap::cli {
+
+using namespace routeheap::analysis;
+
+LiveTail::LiveTail(std::filesystem::path folder, RequestCallback on_request, WarningCallback on_warning)
+    : folder_(std::move(folder)), on_request_(std::move(on_request)), on_warning_(std::move(on_warning)) {}
+
+void LiveTail::poll(bool final) {
+    for (const auto& path : find_traces(folder_)) {
+        Trace& trace = traces_[path];
+        if (!trace.failed) poll_trace(path, trace, final);
+    }
+}
+
+void LiveTail::poll_trace(const std::filesystem::path& path, Trace& trace, bool final) {
+    try {
+        if (!trace.reader) trace.reader = std::make_unique<TraceReader>(path);
+        if (!trace.model) {
+            if (!trace.reader->load_header(final)) return;
+            trace.model = std::make_unique<ProcessModel>(*trace.reader->header());
+        }
+        const size_t warnings_before = trace.reader->summary().warnings.size();
+        trace.reader->read_available(*trace.model, final);
+        const auto& warnings = trace.reader->summary().warnings;
+        for (size_t i = warnings_before; i < warnings.size(); ++i) on_warning_(warnings[i]);
+    } catch (const TraceError& error) {
+        trace.failed = true;
+        on_warning_(error.what());
+        return;
+    }
+
+    for (Request& request : trace.model->take_finished(final || trace.reader->finished())) {
+        detect(request);
+        ++requests_;
+        on_request_(request);
+    }
+}
+
+bool LiveTail::all_finished() const {
+    for (const auto& [path, trace] : traces_) {
+        if (!trace.failed && (!trace.reader || !trace.reader->finished())) return false;
+    }
+    return true;
+}
+
+std::set<uint32_t> LiveTail::pids() const {
+    std::set<uint32_t> pids;
+    for (const auto& [path, trace] : traces_) {
+        if (trace.model) pids.insert(trace.model->header().pid.value);
+    }
+    return pids;
+}
+
+}  // namespace routeheap::cli

@@ -1,0 +1,75 @@
+// The routeheap command: dispatches to the record and report subcommands.
+#include "cli.h"
+
+#include <iostream>
+
+namespace routeheap::cli {
+
+namespace {
+
+constexpr const char* kUsage = "usage: routeheap SUBCOMMAND [OPTIONS] (see routeheap --help)";
+
+void print_main_help() {
+    std::cout << "routeheap " ROUTEHEAP_VERSION ": memory profiler for Node.js HTTP servers\n"
+                 "\n"
+                 "usage: routeheap SUBCOMMAND [OPTIONS]\n"
+                 "\n"
+                 "subcommands:\n"
+                 "  record [--output DIR] [--quiet] -- CMD ARGS...\n"
+                 "      run CMD under the routeheap agent, print one line per finished request,\n"
+                 "      and leave a session folder with one trace per process\n"
+                 "  report PATH [--format text|json|markdown] [--output FILE]\n"
+                 "      analyse a session folder (or one .rhtrace file): per-route memory,\n"
+                 "      findings with evidence and fixes\n"
+                 "\n"
+                 "options:\n"
+                 "  -h [ --help ]   print this help; `routeheap SUBCOMMAND --help` for a subcommand\n"
+                 "  --version       print the routeheap version\n"
+                 "\n"
+                 "exit status: 0 on success, 1 when the work failed, 2 for an invalid command\n"
+                 "line; record exits with the recorded command's status.\n";
+}
+
+}  // namespace
+
+int usage_error(const std::string& subcommand, const std::string& message, const std::string& usage) {
+    std::cerr << "routeheap " << subcommand << ": " << message << "\n" << usage << "\n";
+    return kExitUsage;
+}
+
+int failure(const std::string& subcommand, const std::string& message) {
+    std::cerr << "routeheap " << subcommand << ": " << message << "\n";
+    return kExitFailure;
+}
+
+void print_help(const std::string& usage, const std::string& description,
+                const boost::program_options::options_description& options, const std::string& footer) {
+    std::cout << usage << "\n\n" << description << "\n\n" << options << footer;
+}
+
+}  // namespace routeheap::cli
+
+int main(int argc, char** argv) {
+    using namespace routeheap::cli;
+    if (argc < 2) {
+        std::cerr << "routeheap: missing subcommand\n" << kUsage << "\n";
+        return kExitUsage;
+    }
+
+    const std::string subcommand = argv[1];
+    const std::vector<std::string> arguments(argv + 2, argv + argc);
+    if (subcommand == "-h" || subcommand == "--help" || subcommand == "help") {
+        print_main_help();
+        return 0;
+    }
+    if (subcommand == "--version") {
+        std::cout << "routeheap " ROUTEHEAP_VERSION "\n";
+        return 0;
+    }
+    if (subcommand == "record") return run_record(arguments);
+    if (subcommand == "report") return run_report(arguments);
+
+    const char* what = subcommand.starts_with("-") ? "unknown option" : "unknown subcommand";
+    std::cerr << "routeheap: " << what << " '" << subcommand << "'\n" << kUsage << "\n";
+    return kExitUsage;
+}

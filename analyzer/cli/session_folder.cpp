@@ -1,0 +1,83 @@
+// Session folder creation and session.json writing for `routeheap record`.
+#include "session_folder.h"
+
+#include <routeheap/analysis/session.h>
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+namespace routeheap::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::tm now_parts(bool utc) {
+    const std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    if (utc) {
+        gmtime_r(&now, &parts);
+    } else {
+        localtime_r(&now, &parts);
+    }
+    return parts;
+}
+
+}  // namespace
+
+std::string default_session_name() {
+    const std::tm parts = now_parts(false);
+    char buffer[64];
+    std::strftime(buffer, sizeof(buffer), "routeheap-%Y%m%d-%H%M%S", &parts);
+    return buffer;
+}
+
+std::string utc_timestamp() {
+    const std::tm parts = now_parts(true);
+    char buffer[64];
+    std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return buffer;
+}
+
+fs::path prepare_session_folder(const fs::path& folder) {
+    std::error_code error;
+    const fs::path absolute = fs::absolute(folder, error).lexically_normal();
+    if (error) throw SessionFolderError("invalid output folder '" + folder.string() + "': " + error.message());
+
+    if (fs::exists(absolute, error)) {
+        if (!fs::is_directory(absolute, error)) {
+            throw SessionFolderError("the output path '" + absolute.string() +
+                                     "' exists and is not a folder; choose another --output");
+        }
+        if (!fs::is_empty(absolute, error)) {
+            throw SessionFolderError("the output folder '" + absolute.string() +
+                                     "' exists and is not empty; choose another --output or remove it");
+        }
+        return absolute;
+    }
+    if (::mkdir(absolute.c_str(), 0700) != 0) {
+        throw SessionFolderError("cannot create the output folder '" + absolute.string() + "': " + std::strerror(errno));
+    }
+    // mkdir applies the umask, which may only remove bits; state the mode explicitly.
+    ::chmod(absolute.c_str(), 0700);
+    return absolute;
+}
+
+void write_session_metadata(const fs::path& folder, const nlohmann::json& metadata) {
+    const fs::path target = folder / analysis::kSessionMetadataFile;
+    const fs::path temporary = folder / (std::string(analysis::kSessionMetadataFile) + ".tmp");
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << metadata.dump(2) << "\n";
+        if (!out) throw SessionFolderError("cannot write " + temporary.string() + ": " + std::strerror(errno));
+    }
+    std::error_code error;
+    fs::rename(temporary, target, error);
+    if (error) throw SessionFolderError("cannot write " + target.string() + ": " + error.message());
+}
+
+}  // namespace routeheap::cli

@@ -1,0 +1,30 @@
+// The session folder that `routeheap record` creates, and its session.json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace routeheap::cli {
+
+class SessionFolderError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// "routeheap-YYYYMMDD-HHMMSS" in local time.
+std::string default_session_name();
+
+// Creates `folder` with mode 0700 (or accepts it when it exists, is a folder and is
+// empty) and returns its absolute path. Throws SessionFolderError otherwise.
+std::filesystem::path prepare_session_folder(const std::filesystem::path& folder);
+
+// Writes session.json atomically (a temporary file renamed over it).
+void write_session_metadata(const std::filesystem::path& folder, const nlohmann::json& metadata);
+
+// The current time as ISO 8601 UTC, e.g. "2024-12-04T19:35:12Z".
+std::string utc_timestamp();
+
+}  // namespace routeheap::cli

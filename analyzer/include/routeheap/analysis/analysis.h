@@ -1,0 +1,51 @@
+// Analysis of a whole session: every process's requests with their findings, the
+// per-route summary and the warnings a report prints. The reports render this.
+#pragma once
+
+#include <routeheap/analysis/model.h>
+#include <routeheap/analysis/reader.h>
+#include <routeheap/analysis/routes.h>
+#include <routeheap/analysis/session.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace routeheap::analysis {
+
+struct ProcessReport {
+    ProcessId pid;
+    uint32_t image = 0;
+    std::string exe;
+    std::filesystem::path trace;
+    uint64_t start_monotonic_ns = 0;
+    bool complete = false;  // ended by TraceEnd with no damaged block
+    bool exited = false;
+    int32_t exit_status = 0;
+    uint32_t requests = 0;
+    ReadSummary read;
+    std::vector<std::string> warnings;
+};
+
+struct SessionAnalysis {
+    std::filesystem::path path;
+    std::optional<nlohmann::json> metadata;
+    // CLOCK_MONOTONIC time when the earliest trace was opened; reports give request
+    // times relative to it so they compare across processes.
+    uint64_t origin_ns = 0;
+    std::vector<ProcessReport> processes;
+    std::vector<Request> requests;  // by start time
+    std::vector<RouteSummary> routes;
+    std::vector<std::string> warnings;  // session-wide, including each process's
+};
+
+// Reads every trace of the session and analyses it. A trace whose header cannot be
+// read becomes a warning; throws TraceError when no trace at all can be read.
+SessionAnalysis analyze_session(const Session& session);
+
+// Finishes the analysis of requests already taken from process models: runs the
+// detectors and groups routes. Used by analyze_session and by tests.
+void finish_analysis(SessionAnalysis& analysis);
+
+}  // namespace routeheap::analysis

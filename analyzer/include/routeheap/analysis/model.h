@@ -1,0 +1,125 @@
+// The per-process model built from one trace: a memory timeline from CounterSample
+// records and the requests joined from their head, body, response and end records.
+#pragma once
+
+#include <routeheap/analysis/finding.h>
+#include <routeheap/analysis/ids.h>
+#include <routeheap/analysis/reader.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace routeheap::analysis {
+
+// One point of the memory timeline. Peaks are the maxima since the previous sample of
+// the same process, so consecutive samples partition time.
+struct MemorySample {
+    uint64_t time_ns = 0;  // CLOCK_MONOTONIC
+    trace::SampleReason reason = trace::SampleReason::Periodic;
+    ConnectionId connection;
+    int64_t native_live_bytes = 0;
+    int64_t v8_committed_bytes = 0;
+    int64_t rss_bytes = -1;  // -1 when the agent did not read it
+    int64_t native_live_peak_bytes = 0;
+    int64_t v8_committed_peak_bytes = 0;
+};
+
+// Peak growth during a request: the maximum over the samples in its window minus the
+// value at its start, never negative. `heap` is native + v8 (the two maxima may occur
+// at different instants, so it can exceed the true combined peak).
+struct PeakGrowth {
+    int64_t native = 0;
+    int64_t v8 = 0;
+    int64_t rss = 0;
+    int64_t heap = 0;
+};
+
+enum class Outcome { Complete, ConnectionClosed, FramingStopped, ProcessExit, Open };
+const char* outcome_name(Outcome outcome);
+
+struct Request {
+    RequestId id;
+    std::string method;
+    std::string path;   // without the query string
+    std::string route;  // path with id-like segments collapsed to :id
+    uint16_t status = 0;  // final status; 0 when no response head was written
+    uint32_t request_flags = 0;
+    int64_t content_length = -1;
+
+    uint64_t request_bytes = 0;   // request body bytes read
+    uint64_t response_bytes = 0;  // response body bytes written
+
+    // CLOCK_MONOTONIC nanoseconds; 0 when the event did not happen.
+    uint64_t start_ns = 0;                 // first request byte read
+    uint64_t body_complete_ns = 0;         // last request body byte read
+    uint64_t first_response_byte_ns = 0;   // first byte of the final (non-1xx) response
+    uint64_t end_ns = 0;                   // last response byte, or when the exchange ended
+
+    uint32_t write_calls = 0;
+    uint64_t largest_write_bytes = 0;  // max bytes requested in one write call
+    uint32_t would_block_writes = 0;
+    uint32_t partial_writes = 0;
+    Outcome outcome = Outcome::Open;
+
+    bool growth_measured = false;  // false when no sample precedes the request
+    PeakGrowth growth;
+    int64_t native_growth_at_body_complete = 0;  // native peak up to the body's last byte, minus start
+    bool overlapping = false;  // another request of the same process was open at the same time
+
+    std::vector<Finding> findings;
+
+    double duration_ms() const { return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) / 1e6 : 0.0; }
+};
+
+// Builds the model of one process image from its trace records. Not thread-safe.
+class ProcessModel : public TraceSink {
+public:
+    explicit ProcessModel(TraceHeader header);
+
+    void on_event(const TraceEvent& event) override;
+
+    // Removes and returns the requests that are ready, in start order, with growth and
+    // overlap computed. A request is ready when its RequestEnd was read and a sample at
+    // or after its end exists; with `final`, every remaining request is returned
+    // (those without RequestEnd get Outcome::Open and end at the last known time).
+    std::vector<Request> take_finished(bool final);
+
+    const TraceHeader& header() const { return header_; }
+    const std::vector<MemorySample>& timeline();  // sorted by time
+    const std::vector<std::string>& notes() const { return notes_; }  // agent logs, framing stops
+    bool exited() const { return exited_; }
+    int32_t exit_status() const { return exit_status_; }
+    uint64_t last_time_ns() const { return last_time_ns_; }
+
+private:
+    using Key = std::pair<uint64_t, uint32_t>;  // connection id, request index
+
+    Request& request_for(uint64_t connection, uint32_t index);
+    void on_sample(const trace::CounterSample& sample);
+    void on_head(const RequestHeadEvent& head);
+    void on_body(const trace::RequestBody& body);
+    void on_response_head(const trace::ResponseHead& head);
+    void on_write(const trace::ResponseWrite& write);
+    void on_end(const trace::RequestEnd& end);
+    void see_time(uint64_t time_ns);
+
+    void measure_growth(Request& request);
+    void mark_overlaps(Request& request) const;
+    void sort_timeline();
+
+    TraceHeader header_;
+    std::vector<MemorySample> samples_;
+    bool samples_sorted_ = true;
+    std::map<Key, Request> pending_;
+    std::map<Key, bool> ended_;  // keys whose RequestEnd was read
+    // Windows of every request seen so far (end 0 while open), for overlap marking.
+    std::map<Key, std::pair<uint64_t, uint64_t>> windows_;
+    std::vector<std::string> notes_;
+    bool exited_ = false;
+    int32_t exit_status_ = 0;
+    uint64_t last_time_ns_ = 0;
+};
+
+}  // namespace routeheap::analysis

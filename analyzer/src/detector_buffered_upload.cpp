@@ -1,0 +1,57 @@
+// buffered-upload: the request body was collected in memory before processing began,
+// seen as native growth of about the body size when the body completed and a first
+// response byte only after the last body byte.
+#include <routeheap/analysis/detectors.h>
+
+namespace routeheap::analysis {
+
+namespace {
+
+using Thresholds = BufferedUploadThresholds;
+
+constexpr const char* kFix =
+    "Process the request as a stream instead of collecting it: req is a Readable, so pipe it "
+    "into the parser with stream.pipeline(req, parser, ...) and handle rows as they arrive. For "
+    "multipart uploads, use multer with diskStorage (not memoryStorage) or busboy and pipe each "
+    "file stream to its destination instead of buffering it.";
+
+}  // namespace
+
+std::optional<Finding> BufferedUploadDetector::examine(const Request& request) const {
+    if (!request.growth_measured || request.body_complete_ns == 0) return std::nullopt;
+    if (request.request_bytes < static_cast<uint64_t>(Thresholds::kMinRequestBytes)) return std::nullopt;
+
+    const auto body = static_cast<double>(request.request_bytes);
+    const double growth_ratio = static_cast<double>(request.native_growth_at_body_complete) / body;
+    const bool processed_after_body =
+        request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns;
+    if (growth_ratio < Thresholds::kMinNativeGrowthRatio || !processed_after_body) return std::nullopt;
+
+    const Confidence confidence =
+        growth_ratio >= Thresholds::kClearNativeGrowthRatio ? Confidence::High : Confidence::Medium;
+    const double body_ms = static_cast<double>(request.body_complete_ns - request.start_ns) / 1e6;
+    const double first_byte_ms =
+        request.first_response_byte_ns >= request.start_ns && request.first_response_byte_ns != 0
+            ? static_cast<double>(request.first_response_byte_ns - request.start_ns) / 1e6
+            : 0.0;
+
+    Finding finding;
+    finding.kind = std::string(kind());
+    finding.confidence = adjust_for_overlap(confidence, request.overlapping);
+    finding.summary = "the request body was held in memory before processing began";
+    if (request.overlapping) finding.summary += " (growth shared with overlapping requests)";
+    finding.evidence = {
+        {"native_growth_at_body_complete_bytes", static_cast<double>(request.native_growth_at_body_complete),
+         EvidenceUnit::Bytes},
+        {"request_bytes", body, EvidenceUnit::Bytes},
+        {"growth_to_request_ratio", growth_ratio, EvidenceUnit::Ratio},
+        {"body_complete_ms", body_ms, EvidenceUnit::Milliseconds},
+        {"time_to_first_byte_ms", first_byte_ms, EvidenceUnit::Milliseconds},
+        {"peak_growth_heap_bytes", static_cast<double>(request.growth.heap), EvidenceUnit::Bytes},
+        {"peak_growth_rss_bytes", static_cast<double>(request.growth.rss), EvidenceUnit::Bytes},
+    };
+    finding.fix = kFix;
+    return finding;
+}
+
+}  // namespace routeheap::analysis

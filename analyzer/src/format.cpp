@@ -1,0 +1,103 @@
+// Shared formatting for the reports: byte units, evidence values and the live line.
+#include <routeheap/analysis/report.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace routeheap::analysis {
+
+namespace {
+
+std::string format_number(double value, int decimals) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
+    return buffer;
+}
+
+std::string verdict(const Request& request) {
+    if (request.findings.empty()) return "ok";
+    std::string text;
+    for (const Finding& finding : request.findings) {
+        if (!text.empty()) text += " + ";
+        for (char c : finding.kind) text += c == '-' ? ' ' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    return text;
+}
+
+}  // namespace
+
+std::string format_bytes(int64_t bytes) {
+    static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+    const double magnitude = std::fabs(static_cast<double>(bytes));
+    const char* sign = bytes < 0 ? "-" : "";
+    if (magnitude < 1024) return sign + std::to_string(std::llabs(bytes)) + " B";
+    double value = magnitude / 1024;
+    size_t unit = 0;
+    while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+        value /= 1024;
+        ++unit;
+    }
+    // Rounding 99.96 to one decimal prints "100.0"; print whole units from there on.
+    const int decimals = value < 99.95 ? 1 : 0;
+    return sign + format_number(value, decimals) + " " + kUnits[unit];
+}
+
+std::string format_evidence_value(const EvidenceItem& item) {
+    switch (item.unit) {
+        case EvidenceUnit::Bytes: return format_bytes(static_cast<int64_t>(item.value));
+        case EvidenceUnit::Ratio: return format_number(item.value, 1) + "x";
+        case EvidenceUnit::Fraction: return format_number(item.value * 100, 0) + "%";
+        case EvidenceUnit::Count: return format_number(item.value, 0);
+        case EvidenceUnit::Milliseconds: return format_number(item.value, 1) + " ms";
+    }
+    return format_number(item.value, 3);
+}
+
+std::string evidence_label(const std::string& name) {
+    std::string label = name;
+    for (const char* suffix : {"_bytes", "_ms"}) {
+        if (label.ends_with(suffix)) label.resize(label.size() - std::string_view(suffix).size());
+    }
+    for (char& c : label) {
+        if (c == '_') c = ' ';
+    }
+    return label;
+}
+
+std::string format_request_line(const Request& request) {
+    std::string line = request.method + " " + request.path + " " +
+                       (request.status != 0 ? std::to_string(request.status) : std::string("---"));
+    line += "  in " + format_bytes(static_cast<int64_t>(request.request_bytes));
+    line += "  out " + format_bytes(static_cast<int64_t>(request.response_bytes));
+    if (!request.growth_measured) {
+        line += "  peak n/a";
+    } else {
+        line += "  peak +" + format_bytes(request.growth.heap);
+        if (request.response_bytes > 0) {
+            const double ratio = static_cast<double>(request.growth.heap) / static_cast<double>(request.response_bytes);
+            line += " (" + format_number(ratio, 1) + "x response)";
+        }
+    }
+    if (request.overlapping) line += "  overlapping";
+    if (request.outcome != Outcome::Complete) line += std::string("  [") + outcome_name(request.outcome) + "]";
+    return line + "  " + verdict(request);
+}
+
+std::optional<ReportFormat> parse_report_format(std::string_view name) {
+    if (name == "text") return ReportFormat::Text;
+    if (name == "json") return ReportFormat::Json;
+    if (name == "markdown") return ReportFormat::Markdown;
+    return std::nullopt;
+}
+
+std::string render_report(const SessionAnalysis& analysis, ReportFormat format) {
+    switch (format) {
+        case ReportFormat::Text: return render_text(analysis);
+        case ReportFormat::Json: return render_json(analysis).dump(2) + "\n";
+        case ReportFormat::Markdown: return render_markdown(analysis);
+    }
+    return {};
+}
+
+}  // namespace routeheap::analysis

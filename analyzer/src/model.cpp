@@ -1,0 +1,223 @@
+// Joins a process's request records by (connection, request index) and measures each
+// request's peak memory growth from the CounterSample timeline.
+#include <routeheap/analysis/model.h>
+#include <routeheap/analysis/routes.h>
+
+#include <algorithm>
+#include <limits>
+#include <type_traits>
+
+namespace routeheap::analysis {
+
+const char* outcome_name(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::Complete: return "complete";
+        case Outcome::ConnectionClosed: return "connection-closed";
+        case Outcome::FramingStopped: return "framing-stopped";
+        case Outcome::ProcessExit: return "process-exit";
+        case Outcome::Open: return "open";
+    }
+    return "unknown";
+}
+
+const char* confidence_name(Confidence confidence) {
+    switch (confidence) {
+        case Confidence::Low: return "low";
+        case Confidence::Medium: return "medium";
+        case Confidence::High: return "high";
+    }
+    return "unknown";
+}
+
+namespace {
+
+Outcome outcome_from_trace(uint16_t value) {
+    switch (static_cast<trace::RequestOutcome>(value)) {
+        case trace::RequestOutcome::Complete: return Outcome::Complete;
+        case trace::RequestOutcome::ConnectionClosed: return Outcome::ConnectionClosed;
+        case trace::RequestOutcome::FramingStopped: return Outcome::FramingStopped;
+        case trace::RequestOutcome::ProcessExit: return Outcome::ProcessExit;
+    }
+    return Outcome::Open;
+}
+
+}  // namespace
+
+ProcessModel::ProcessModel(TraceHeader header) : header_(std::move(header)) {}
+
+void ProcessModel::see_time(uint64_t time_ns) { last_time_ns_ = std::max(last_time_ns_, time_ns); }
+
+void ProcessModel::on_event(const TraceEvent& event) {
+    std::visit(
+        [this](const auto& record) {
+            using Record = std::decay_t<decltype(record)>;
+            if constexpr (std::is_same_v<Record, trace::CounterSample>) {
+                on_sample(record);
+            } else if constexpr (std::is_same_v<Record, RequestHeadEvent>) {
+                on_head(record);
+            } else if constexpr (std::is_same_v<Record, trace::RequestBody>) {
+                on_body(record);
+            } else if constexpr (std::is_same_v<Record, trace::ResponseHead>) {
+                on_response_head(record);
+            } else if constexpr (std::is_same_v<Record, trace::ResponseWrite>) {
+                on_write(record);
+            } else if constexpr (std::is_same_v<Record, trace::RequestEnd>) {
+                on_end(record);
+            } else if constexpr (std::is_same_v<Record, FramingStoppedEvent>) {
+                see_time(record.record.time_ns);
+                notes_.push_back("connection " + std::to_string(record.record.connection_id) +
+                                 ": the agent stopped framing HTTP (" + record.text + ")");
+            } else if constexpr (std::is_same_v<Record, AgentLogEvent>) {
+                see_time(record.record.time_ns);
+                notes_.push_back(std::string("agent: ") + record.text +
+                                 (record.record.disabled != 0 ? " (recording stopped here)" : ""));
+            } else if constexpr (std::is_same_v<Record, trace::ProcessExit>) {
+                see_time(record.time_ns);
+                exited_ = true;
+                exit_status_ = record.status;
+            } else if constexpr (std::is_same_v<Record, ProcessExecEvent>) {
+                see_time(record.record.time_ns);
+            } else {
+                see_time(record.time_ns);
+            }
+        },
+        event);
+}
+
+Request& ProcessModel::request_for(uint64_t connection, uint32_t index) {
+    auto [it, inserted] = pending_.try_emplace(Key{connection, index});
+    if (inserted) {
+        it->second.id = RequestId{header_.pid, header_.image, ConnectionId{connection}, index};
+    }
+    return it->second;
+}
+
+void ProcessModel::on_sample(const trace::CounterSample& record) {
+    see_time(record.time_ns);
+    MemorySample sample;
+    sample.time_ns = record.time_ns;
+    sample.reason = static_cast<trace::SampleReason>(record.reason);
+    sample.connection = ConnectionId{record.connection_id};
+    sample.native_live_bytes = record.current.native_live_bytes;
+    sample.v8_committed_bytes = record.current.v8_committed_bytes;
+    sample.rss_bytes = record.current.rss_bytes;
+    sample.native_live_peak_bytes = std::max(record.native_live_peak_bytes, record.current.native_live_bytes);
+    sample.v8_committed_peak_bytes = std::max(record.v8_committed_peak_bytes, record.current.v8_committed_bytes);
+    if (!samples_.empty() && samples_.back().time_ns > sample.time_ns) samples_sorted_ = false;
+    samples_.push_back(sample);
+}
+
+void ProcessModel::on_head(const RequestHeadEvent& event) {
+    const auto& head = event.head;
+    see_time(head.headers_done_ns);
+    Request& request = request_for(head.connection_id, head.request_index);
+    request.method = event.method;
+    request.path = event.path;
+    request.route = normalize_route(event.path);
+    request.request_flags = head.flags;
+    request.content_length = head.content_length;
+    request.start_ns = head.first_byte_ns;
+    windows_[Key{head.connection_id, head.request_index}].first = head.first_byte_ns;
+}
+
+void ProcessModel::on_body(const trace::RequestBody& body) {
+    see_time(body.time_ns);
+    Request& request = request_for(body.connection_id, body.request_index);
+    request.request_bytes = std::max(request.request_bytes, body.body_total);
+    if (body.complete != 0) request.body_complete_ns = body.time_ns;
+}
+
+void ProcessModel::on_response_head(const trace::ResponseHead& head) {
+    see_time(head.headers_done_ns);
+    if ((head.flags & trace::kResponseInterim) != 0) return;
+    Request& request = request_for(head.connection_id, head.request_index);
+    request.status = head.status;
+    request.first_response_byte_ns = head.first_byte_ns;
+}
+
+void ProcessModel::on_write(const trace::ResponseWrite& write) {
+    see_time(write.time_ns);
+    Request& request = request_for(write.connection_id, write.request_index);
+    // Running totals for requests that never end; RequestEnd replaces them.
+    ++request.write_calls;
+    request.largest_write_bytes = std::max(request.largest_write_bytes, write.bytes_requested);
+    if ((write.flags & trace::kWriteWouldBlock) != 0) ++request.would_block_writes;
+    if ((write.flags & trace::kWritePartial) != 0) ++request.partial_writes;
+    request.response_bytes += write.body_bytes;
+    request.end_ns = std::max(request.end_ns, write.time_ns);
+}
+
+void ProcessModel::on_end(const trace::RequestEnd& end) {
+    see_time(end.time_ns);
+    const Key key{end.connection_id, end.request_index};
+    Request& request = request_for(end.connection_id, end.request_index);
+    if (end.status != 0) request.status = end.status;
+    request.outcome = outcome_from_trace(end.outcome);
+    request.end_ns = end.time_ns;
+    request.write_calls = end.write_calls;
+    request.request_bytes = end.request_body_bytes;
+    request.response_bytes = end.response_body_bytes;
+    request.largest_write_bytes = end.largest_write_bytes;
+    request.would_block_writes = end.would_block_writes;
+    request.partial_writes = end.partial_writes;
+    ended_[key] = true;
+    windows_[key].second = std::max<uint64_t>(end.time_ns, 1);
+}
+
+void ProcessModel::sort_timeline() {
+    if (samples_sorted_) return;
+    std::stable_sort(samples_.begin(), samples_.end(),
+                     [](const MemorySample& a, const MemorySample& b) { return a.time_ns < b.time_ns; });
+    samples_sorted_ = true;
+}
+
+const std::vector<MemorySample>& ProcessModel::timeline() {
+    sort_timeline();
+    return samples_;
+}
+
+std::vector<Request> ProcessModel::take_finished(bool final) {
+    sort_timeline();
+    const uint64_t covered_until = samples_.empty() ? 0 : samples_.back().time_ns;
+
+    std::vector<Request> ready;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        Request& request = it->second;
+        const bool ended = ended_.contains(it->first);
+        if (!final && (!ended || covered_until < request.end_ns)) {
+            ++it;
+            continue;
+        }
+        if (!ended) {
+            request.outcome = Outcome::Open;
+            request.end_ns = std::max({request.end_ns, request.start_ns, last_time_ns_});
+            windows_[it->first].second = request.end_ns;
+        }
+        if (request.start_ns == 0) request.start_ns = request.end_ns;  // head lost with a dropped block
+        ready.push_back(std::move(request));
+        it = pending_.erase(it);
+    }
+
+    for (Request& request : ready) {
+        measure_growth(request);
+        mark_overlaps(request);
+    }
+    std::sort(ready.begin(), ready.end(), [](const Request& a, const Request& b) {
+        return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.id < b.id;
+    });
+    return ready;
+}
+
+void ProcessModel::mark_overlaps(Request& request) const {
+    const Key own{request.id.connection.value, request.id.index};
+    for (const auto& [key, window] : windows_) {
+        if (key == own || window.first == 0) continue;  // no head read: start unknown
+        const uint64_t other_end = window.second == 0 ? std::numeric_limits<uint64_t>::max() : window.second;
+        if (window.first < request.end_ns && other_end > request.start_ns) {
+            request.overlapping = true;
+            return;
+        }
+    }
+}
+
+}  // namespace routeheap::analysis

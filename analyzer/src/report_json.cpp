@@ -1,0 +1,137 @@
+// The JSON report, schema "routeheap.report/1" (documented in docs/report-format.md).
+#include <routeheap/analysis/report.h>
+
+#include <cmath>
+
+namespace routeheap::analysis {
+
+namespace {
+
+using nlohmann::json;
+
+// Times relative to the session origin; null for an event that did not happen.
+json relative_time(uint64_t time_ns, uint64_t origin_ns) {
+    if (time_ns == 0) return nullptr;
+    return time_ns >= origin_ns ? time_ns - origin_ns : 0;
+}
+
+json evidence_json(const std::vector<EvidenceItem>& evidence) {
+    json object = json::object();
+    for (const EvidenceItem& item : evidence) {
+        switch (item.unit) {
+            case EvidenceUnit::Bytes:
+            case EvidenceUnit::Count: object[item.name] = static_cast<int64_t>(std::llround(item.value)); break;
+            default: object[item.name] = std::round(item.value * 1000) / 1000; break;
+        }
+    }
+    return object;
+}
+
+json finding_json(const Finding& finding) {
+    return {
+        {"kind", finding.kind},
+        {"confidence", confidence_name(finding.confidence)},
+        {"summary", finding.summary},
+        {"evidence", evidence_json(finding.evidence)},
+        {"fix", finding.fix},
+    };
+}
+
+json process_json(const ProcessReport& process) {
+    return {
+        {"pid", process.pid.value},
+        {"image", process.image},
+        {"exe", process.exe},
+        {"trace", process.trace.string()},
+        {"complete", process.complete},
+        {"requests", process.requests},
+        {"exit_status", process.exited ? json(process.exit_status) : json(nullptr)},
+        {"read", {{"blocks", process.read.blocks_read},
+                  {"bytes", process.read.bytes_read},
+                  {"file_bytes", process.read.file_bytes},
+                  {"corrupt_blocks", process.read.corrupt_blocks},
+                  {"skipped_bytes", process.read.skipped_bytes},
+                  {"stop", process.read.describe_stop()}}},
+        {"warnings", process.warnings},
+    };
+}
+
+json route_json(const RouteSummary& route) {
+    json findings = json::array();
+    for (const RouteFinding& found : route.findings) {
+        json finding = finding_json(found.worst);
+        finding["requests"] = found.requests;
+        findings.push_back(std::move(finding));
+    }
+    return {
+        {"method", route.method},
+        {"route", route.route},
+        {"requests", route.requests},
+        {"peak_growth_bytes", {{"p50", route.peak_growth_p50}, {"max", route.peak_growth_max}}},
+        {"request_bytes", {{"total", route.request_bytes.total}, {"max", route.request_bytes.max}}},
+        {"response_bytes", {{"total", route.response_bytes.total}, {"max", route.response_bytes.max}}},
+        {"findings", std::move(findings)},
+    };
+}
+
+json request_json(const Request& request, uint64_t origin_ns) {
+    json findings = json::array();
+    for (const Finding& finding : request.findings) findings.push_back(finding_json(finding));
+    json growth = request.growth_measured
+                      ? json{{"native", request.growth.native},
+                             {"v8", request.growth.v8},
+                             {"rss", request.growth.rss},
+                             {"heap", request.growth.heap}}
+                      : json(nullptr);
+    return {
+        {"id", request.id.to_string()},
+        {"pid", request.id.pid.value},
+        {"method", request.method},
+        {"path", request.path},
+        {"route", request.route},
+        {"status", request.status},
+        {"request_bytes", request.request_bytes},
+        {"response_bytes", request.response_bytes},
+        {"start_ns", relative_time(request.start_ns, origin_ns)},
+        {"body_complete_ns", relative_time(request.body_complete_ns, origin_ns)},
+        {"first_response_byte_ns", relative_time(request.first_response_byte_ns, origin_ns)},
+        {"end_ns", relative_time(request.end_ns, origin_ns)},
+        {"duration_ms", std::round(request.duration_ms() * 1000) / 1000},
+        {"write_calls", request.write_calls},
+        {"largest_write_bytes", request.largest_write_bytes},
+        {"would_block_writes", request.would_block_writes},
+        {"partial_writes", request.partial_writes},
+        {"peak_growth_bytes", std::move(growth)},
+        {"overlapping", request.overlapping},
+        {"outcome", outcome_name(request.outcome)},
+        {"findings", std::move(findings)},
+    };
+}
+
+}  // namespace
+
+json render_json(const SessionAnalysis& analysis) {
+    json processes = json::array();
+    for (const ProcessReport& process : analysis.processes) processes.push_back(process_json(process));
+    json routes = json::array();
+    for (const RouteSummary& route : analysis.routes) routes.push_back(route_json(route));
+    json requests = json::array();
+    for (const Request& request : analysis.requests) requests.push_back(request_json(request, analysis.origin_ns));
+
+    json session = {
+        {"path", analysis.path.string()},
+        {"time_origin", "CLOCK_MONOTONIC when the earliest trace was opened; *_ns fields count from it"},
+        {"processes", std::move(processes)},
+    };
+    if (analysis.metadata) session["metadata"] = *analysis.metadata;
+
+    return {
+        {"schema", kReportSchema},
+        {"session", std::move(session)},
+        {"routes", std::move(routes)},
+        {"requests", std::move(requests)},
+        {"warnings", analysis.warnings},
+    };
+}
+
+}  // namespace routeheap::analysis

@@ -1,0 +1,318 @@
+// Trace reader: round trip of every record type, truncation, corruption and resync,
+// newer versions, unknown record types.
+#include "trace_builder.h"
+
+#include <routeheap/analysis/reader.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace routeheap::testing {
+namespace {
+
+using namespace routeheap::analysis;
+
+class CollectingSink : public TraceSink {
+public:
+    void on_event(const TraceEvent& event) override { events.push_back(event); }
+    std::vector<TraceEvent> events;
+};
+
+void write_bytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+bool any_warning_contains(const ReadSummary& summary, const std::string& text) {
+    for (const auto& warning : summary.warnings) {
+        if (warning.find(text) != std::string::npos) return true;
+    }
+    return false;
+}
+
+// One block per 10 requests' worth of records, so truncation and corruption have
+// several blocks to work on.
+TraceBuilder several_blocks(int blocks) {
+    TraceBuilder builder;
+    for (int block = 0; block < blocks; ++block) {
+        for (int i = 0; i < 10; ++i) {
+            const uint64_t t = builder.start_ns() + static_cast<uint64_t>(block * 10 + i) * 1000;
+            builder.sample(t, trace::SampleReason::Periodic, 0, MemoryState{block * 10 + i, 0, 0});
+        }
+        builder.end_block();
+    }
+    return builder;
+}
+
+TEST(Reader, RoundTripEveryRecordType) {
+    const auto folder = fresh_folder("reader");
+    TraceBuilder builder(777, 5'000);
+    builder.sample(5'100, trace::SampleReason::RequestStart, 3, MemoryState{10, 20, 30, 11, 21});
+    builder.connection_open(3, 5'050);
+    builder.request_head(3, 1, 5'100, "POST", "/upload/42", 1234);
+    builder.request_body(3, 1, 5'200, 1000, 1000, false);
+    builder.end_block();
+    builder.request_body(3, 1, 5'300, 234, 1234, true);
+    builder.response_head(3, 1, 5'400, 201, trace::kResponseChunked);
+    builder.response_write(3, 1, 5'500, 4096, 2048, 1900, trace::kWritePartial);
+    trace::RequestEnd end{};
+    end.status = 201;
+    end.time_ns = 5'600;
+    end.connection_id = 3;
+    end.request_index = 1;
+    end.write_calls = 2;
+    end.largest_write_bytes = 4096;
+    builder.request_end(end);
+    builder.connection_close(3, 5'700, trace::CloseReason::PeerEof);
+    builder.framing_stopped(4, 5'750, "TLS handshake");
+    builder.process_fork(778, 5'800);
+    builder.process_exec(5'850, "/bin/sh");
+    builder.agent_log(5'870, "buffer full", false);
+    builder.process_exit(3, 5'900);
+    builder.trace_end(5'950, 7);
+    const auto path = builder.write(folder / "777.rhtrace");
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+
+    EXPECT_EQ(result.header.pid.value, 777u);
+    EXPECT_EQ(result.header.exe, "/usr/bin/node");
+    ASSERT_EQ(result.header.arguments.size(), 2u);
+    EXPECT_EQ(result.header.arguments[1], "server.js");
+    EXPECT_EQ(result.summary.stop, StopReason::TraceEnd);
+    EXPECT_TRUE(result.summary.complete());
+    EXPECT_EQ(result.summary.blocks_read, 2u);
+    EXPECT_EQ(result.summary.dropped_records, 7u);
+    ASSERT_EQ(sink.events.size(), 15u);
+
+    const auto& sample = std::get<trace::CounterSample>(sink.events[0]);
+    EXPECT_EQ(sample.current.v8_committed_bytes, 20);
+    EXPECT_EQ(sample.native_live_peak_bytes, 11);
+    EXPECT_EQ(std::get<trace::ConnectionOpen>(sink.events[1]).connection_id, 3u);
+    const auto& head = std::get<RequestHeadEvent>(sink.events[2]);
+    EXPECT_EQ(head.method, "POST");
+    EXPECT_EQ(head.path, "/upload/42");
+    EXPECT_EQ(head.head.content_length, 1234);
+    EXPECT_EQ(std::get<trace::RequestBody>(sink.events[4]).complete, 1u);
+    EXPECT_EQ(std::get<trace::ResponseHead>(sink.events[5]).status, 201);
+    EXPECT_EQ(std::get<trace::ResponseWrite>(sink.events[6]).result, 2048);
+    EXPECT_EQ(std::get<trace::RequestEnd>(sink.events[7]).largest_write_bytes, 4096u);
+    EXPECT_EQ(std::get<trace::ConnectionClose>(sink.events[8]).reason, static_cast<uint16_t>(trace::CloseReason::PeerEof));
+    EXPECT_EQ(std::get<FramingStoppedEvent>(sink.events[9]).text, "TLS handshake");
+    EXPECT_EQ(std::get<trace::ProcessFork>(sink.events[10]).child_pid, 778u);
+    EXPECT_EQ(std::get<ProcessExecEvent>(sink.events[11]).path, "/bin/sh");
+    EXPECT_EQ(std::get<AgentLogEvent>(sink.events[12]).text, "buffer full");
+    EXPECT_EQ(std::get<trace::ProcessExit>(sink.events[13]).status, 3);
+    EXPECT_EQ(std::get<trace::TraceEnd>(sink.events[14]).dropped_records, 7u);
+}
+
+TEST(Reader, MissingTraceEndIsReported) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(2);
+    const auto path = builder.write(folder / "1.rhtrace");
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.stop, StopReason::EndOfFile);
+    EXPECT_FALSE(result.summary.complete());
+    EXPECT_EQ(sink.events.size(), 20u);
+    EXPECT_NE(result.summary.describe_stop().find("no TraceEnd"), std::string::npos);
+}
+
+TEST(Reader, TruncatedAtEvery97thByte) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(4);
+    builder.trace_end(builder.start_ns() + 1'000'000);
+    const std::vector<uint8_t> whole = builder.bytes();
+    const auto& offsets = builder.block_offsets();
+    const auto path = folder / "1.rhtrace";
+
+    for (size_t cut = 0; cut < whole.size(); cut += 97) {
+        SCOPED_TRACE("cut at byte " + std::to_string(cut));
+        write_bytes(path, std::vector<uint8_t>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut)));
+        CollectingSink sink;
+        if (cut < offsets.front()) {
+            EXPECT_THROW(read_trace(path, sink), TraceError);
+            continue;
+        }
+        const TraceReadResult result = read_trace(path, sink);
+        // Every block that ends at or before the cut is read, none after it.
+        uint64_t whole_blocks = 0;
+        for (size_t i = 0; i < offsets.size(); ++i) {
+            const size_t block_end = i + 1 < offsets.size() ? offsets[i + 1] : whole.size();
+            if (block_end <= cut) ++whole_blocks;
+        }
+        EXPECT_EQ(result.summary.blocks_read, whole_blocks);
+        EXPECT_EQ(sink.events.size(), std::min<uint64_t>(whole_blocks, 4) * 10);
+        EXPECT_FALSE(result.summary.complete());
+        const bool at_boundary = std::find(offsets.begin(), offsets.end(), cut) != offsets.end();
+        EXPECT_EQ(result.summary.stop, at_boundary ? StopReason::EndOfFile : StopReason::Truncated);
+        if (!at_boundary) {
+            EXPECT_TRUE(any_warning_contains(result.summary, "truncated after block"));
+        }
+    }
+}
+
+TEST(Reader, TruncatedHeaderMessage) {
+    const auto folder = fresh_folder("reader");
+    const auto whole = several_blocks(1).bytes();
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, std::vector<uint8_t>(whole.begin(), whole.begin() + 30));
+    CollectingSink sink;
+    try {
+        read_trace(path, sink);
+        FAIL() << "expected TraceError";
+    } catch (const TraceError& error) {
+        EXPECT_NE(std::string(error.what()).find("truncated trace header"), std::string::npos) << error.what();
+    }
+}
+
+TEST(Reader, CorruptBlockInTheMiddleIsSkipped) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(5);
+    builder.trace_end(builder.start_ns() + 1'000'000);
+    std::vector<uint8_t> bytes = builder.bytes();
+    const size_t damaged = builder.block_offsets()[2];
+    bytes[damaged + sizeof(trace::BlockHeader) + 5] ^= 0x40;  // inside block 2's payload
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, bytes);
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.corrupt_blocks, 1u);
+    EXPECT_EQ(result.summary.blocks_read, 5u);  // blocks 0, 1, 3, 4 and the TraceEnd block
+    EXPECT_EQ(sink.events.size(), 41u);
+    EXPECT_EQ(result.summary.stop, StopReason::TraceEnd);
+    EXPECT_FALSE(result.summary.complete());
+    EXPECT_EQ(result.summary.skipped_bytes, builder.block_offsets()[3] - damaged);
+    EXPECT_TRUE(any_warning_contains(result.summary, "corrupt block 2 at byte " + std::to_string(damaged)));
+    EXPECT_TRUE(any_warning_contains(result.summary, "payload checksum"));
+    // Samples of block 1 and block 3 are both present: the reader resumed after the damage.
+    EXPECT_EQ(std::get<trace::CounterSample>(sink.events[19]).current.native_live_bytes, 19);
+    EXPECT_EQ(std::get<trace::CounterSample>(sink.events[20]).current.native_live_bytes, 30);
+}
+
+TEST(Reader, CorruptBlockHeaderResyncs) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(3);
+    std::vector<uint8_t> bytes = builder.bytes();
+    bytes[builder.block_offsets()[1] + 9] ^= 0xff;  // block 1's raw_size field
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, bytes);
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.blocks_read, 2u);
+    EXPECT_EQ(sink.events.size(), 20u);
+    EXPECT_TRUE(any_warning_contains(result.summary, "corrupt block 1"));
+    EXPECT_TRUE(any_warning_contains(result.summary, "header checksum"));
+}
+
+TEST(Reader, CorruptLastBlockStops) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(3);
+    std::vector<uint8_t> bytes = builder.bytes();
+    bytes.back() ^= 0x01;
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, bytes);
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.stop, StopReason::Corrupt);
+    EXPECT_EQ(result.summary.blocks_read, 2u);
+    EXPECT_TRUE(any_warning_contains(result.summary, "no valid block follows"));
+}
+
+TEST(Reader, NewerVersionIsRejected) {
+    const auto folder = fresh_folder("reader");
+    TraceBuilder builder(1, 1000, trace::kFormatVersion + 1);
+    const auto path = builder.write(folder / "1.rhtrace");
+    CollectingSink sink;
+    try {
+        read_trace(path, sink);
+        FAIL() << "expected TraceError";
+    } catch (const TraceError& error) {
+        const std::string message = error.what();
+        EXPECT_NE(message.find("version 2 is newer"), std::string::npos) << message;
+        EXPECT_NE(message.find("supports (1)"), std::string::npos) << message;
+        EXPECT_NE(message.find("upgrade routeheap"), std::string::npos) << message;
+    }
+}
+
+TEST(Reader, NotATraceIsRejected) {
+    const auto folder = fresh_folder("reader");
+    const auto path = folder / "notes.rhtrace";
+    write_bytes(path, std::vector<uint8_t>(200, 'x'));
+    CollectingSink sink;
+    try {
+        read_trace(path, sink);
+        FAIL() << "expected TraceError";
+    } catch (const TraceError& error) {
+        EXPECT_NE(std::string(error.what()).find("not a routeheap trace"), std::string::npos) << error.what();
+    }
+}
+
+TEST(Reader, UnknownRecordTypesAreSkipped) {
+    const auto folder = fresh_folder("reader");
+    TraceBuilder builder;
+    builder.sample(builder.start_ns() + 1, trace::SampleReason::Periodic, 0, MemoryState{1, 2, 3});
+    struct FutureRecord {
+        trace::RecordHeader header;
+        uint32_t payload[5];
+    } future{};
+    builder.append(900, &future, sizeof(future), "extra text");
+    builder.append(static_cast<uint16_t>(trace::RecordType::Allocation), &future, sizeof(future));
+    builder.sample(builder.start_ns() + 2, trace::SampleReason::Periodic, 0, MemoryState{4, 5, 6});
+    builder.trace_end(builder.start_ns() + 3);
+    const auto path = builder.write(folder / "1.rhtrace");
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.unknown_records, 2u);
+    EXPECT_EQ(sink.events.size(), 3u);
+    EXPECT_EQ(std::get<trace::CounterSample>(sink.events[1]).current.native_live_bytes, 4);
+    EXPECT_TRUE(result.summary.complete());
+}
+
+TEST(Reader, ShortKnownRecordIsSkipped) {
+    const auto folder = fresh_folder("reader");
+    TraceBuilder builder;
+    trace::RecordHeader stub{};
+    builder.append(static_cast<uint16_t>(trace::RecordType::RequestEnd), &stub, sizeof(stub));
+    builder.trace_end(builder.start_ns() + 3);
+    const auto path = builder.write(folder / "1.rhtrace");
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.malformed_records, 1u);
+    EXPECT_EQ(sink.events.size(), 1u);
+}
+
+TEST(Reader, IncrementalReadFollowsAGrowingFile) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(3);
+    builder.trace_end(builder.start_ns() + 1'000'000);
+    const std::vector<uint8_t> whole = builder.bytes();
+    const auto& offsets = builder.block_offsets();
+    const auto path = folder / "1.rhtrace";
+
+    write_bytes(path, std::vector<uint8_t>(whole.begin(), whole.begin() + 20));  // half a header
+    TraceReader reader(path);
+    CollectingSink sink;
+    EXPECT_EQ(reader.read_available(sink, false), 0u);
+    EXPECT_FALSE(reader.header().has_value());
+
+    write_bytes(path, std::vector<uint8_t>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(offsets[1] + 30)));
+    EXPECT_EQ(reader.read_available(sink, false), 10u);  // block 0; block 1 is still incomplete
+    EXPECT_TRUE(reader.summary().warnings.empty());
+    EXPECT_FALSE(reader.finished());
+
+    write_bytes(path, whole);
+    EXPECT_EQ(reader.read_available(sink, false), 21u);
+    EXPECT_TRUE(reader.finished());
+    EXPECT_EQ(reader.summary().stop, StopReason::TraceEnd);
+}
+
+}  // namespace
+}  // namespace routeheap::testing
