@@ -2,8 +2,8 @@
 // turns its events into trace records through record_sink.h (see connections.h).
 //
 // The table is indexed by descriptor number. Pages of kSlotsPerPage connection
-// states are mapped lazily with a raw mmap syscall (so the agent's own mmap hook
-// never counts them) and never unmapped; a page pointer is published with a
+// states are mapped lazily with a raw mmap syscall, so the agent's own mmap hook never
+// counts them, and are never unmapped. A page pointer is published with a
 // compare-and-swap, so two threads accepting in the same page at once are safe.
 #include "connections.h"
 
@@ -65,8 +65,8 @@ void unmap_page(Page* page) {
     syscall(SYS_munmap, page, length);
 }
 
-// Returns the slot of `fd`, mapping its page when `create` is set; nullptr when the
-// descriptor is out of range or the page does not exist (or could not be mapped).
+// Returns the slot of `fd`, mapping its page when `create` is set. Returns nullptr
+// when the descriptor is out of range or the page does not exist or failed to map.
 Slot* find_slot(int fd, bool create) {
     if (fd < 0 || fd >= kMaxTrackedFd) return nullptr;
     std::atomic<Page*>& entry = g_pages[fd / kSlotsPerPage];
@@ -77,7 +77,7 @@ Slot* find_slot(int fd, bool create) {
         if (entry.compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) {
             page = fresh;
         } else {
-            unmap_page(fresh);  // another thread mapped it first; `page` now holds theirs
+            unmap_page(fresh);  // another thread mapped it first, and `page` now points to theirs
         }
     }
     return page != nullptr ? &page->slots[fd % kSlotsPerPage] : nullptr;
@@ -174,7 +174,7 @@ void end_connection(Slot& slot, CloseReason reason, uint64_t time_ns) {
 }
 
 // After the framer saw a call: stop tracking when framing stopped, and end the
-// connection when the peer's EOF left nothing to answer.
+// connection when the peer's EOF left no request waiting for a response.
 void update_after_call(Slot& slot, uint64_t time_ns) {
     if (!slot.framer.framing()) {
         store_state(slot, kStopped);

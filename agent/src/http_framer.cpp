@@ -419,7 +419,7 @@ enum ResponseState : uint8_t {
     kRespBody,         // Content-Length body
     kRespChunked,
     kRespUntilClose,   // close-delimited body
-    kRespIgnored,      // bytes after the peer's EOF with no request left to answer
+    kRespIgnored,      // bytes after the peer's EOF with no request left to respond to
 };
 
 constexpr std::string_view kHttpPrefix = "HTTP/1.";
@@ -543,7 +543,7 @@ void Framer::on_read_eof(uint64_t time_ns, Events& events) {
     flush_request_body(time_ns, events);
     read_eof_ = true;
 
-    // A request cut off before its headers ended can never be answered as such.
+    // A request cut off before its headers ended can never get a response as such.
     bool head_incomplete = read_state_ >= kReadMethod && read_state_ <= kReadHeaders;
     PendingRequest* request = reading_request();
     if (head_incomplete && request != nullptr && !request->head_complete) {
@@ -808,7 +808,7 @@ void Framer::feed_request_version_byte(uint8_t byte) {
 void Framer::finish_request_head(uint64_t time_ns, Events& events) {
     const HeaderParser& headers = request_headers_;
     if (headers.has_transfer_encoding && !headers.chunked) {
-        // RFC 9112 6.3: the body length cannot be determined; Node answers 400.
+        // RFC 9112 6.3: the body length cannot be determined; Node responds 400.
         fail("request Transfer-Encoding does not end in chunked");
         return;
     }

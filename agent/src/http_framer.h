@@ -20,23 +20,22 @@
 
 namespace routeheap::agent::http {
 
-// Longest request line, status line, header line, chunk-size line or trailer line.
+// Maximum length of a request line, status line, header line, chunk-size line or
+// trailer line.
 // Node's default limit for the whole header section is 16 KiB (--max-http-header-size
 // can raise it), so a longer single line is garbage rather than HTTP from a client.
 inline constexpr uint32_t kMaxLineBytes = 64 * 1024;
 
-// Requests read but not yet answered on one connection (HTTP pipelining). One 64 KiB
+// Maximum requests read but not yet responded to on one connection (HTTP pipelining). One 64 KiB
 // read can hold hundreds of tiny pipelined requests; beyond this the framer stops
 // rather than guess which response belongs to which request.
 inline constexpr uint32_t kMaxPipelinedRequests = 64;
 
 // Receives the framer's events. Records arrive filled (header type and size set,
-// connection id included) except where a method says otherwise. Every
+// connection id included) except where a method states otherwise. Every
 // request_started() is followed by exactly one request_ended() for that request.
 class Events {
 public:
-    virtual ~Events() = default;
-
     // The first byte of a request was read at `time_ns`.
     virtual void request_started(uint64_t connection_id, uint64_t time_ns) = 0;
 
@@ -53,11 +52,20 @@ public:
 
     virtual void response_head(const trace::ResponseHead& head) = 0;
     virtual void response_write(const trace::ResponseWrite& write) = 0;
+    // NOTE: a response can end before its request body was read (a server that
+    // responds without reading the upload). request_body_bytes then counts the body
+    // read so far, and RequestBody events for that request index may still follow.
+    // The ResponseWrite of the write that ended a response arrives after this event.
     virtual void request_ended(const trace::RequestEnd& end) = 0;
 
     // Framing stopped for `reason`; request_ended() follows for every open request.
     virtual void framing_stopped(uint64_t connection_id, uint64_t time_ns,
                                  std::string_view reason) = 0;
+
+protected:
+    // Not virtual: sinks are never deleted through this interface, and a virtual
+    // destructor would make the agent reference operator delete.
+    ~Events() = default;
 };
 
 // Header fields the framer interprets; every other field is skipped unread.
@@ -184,7 +192,7 @@ private:
         ChunkParser chunks;
     };
 
-    // What one write call carried, gathered while its bytes are fed.
+    // Progress of one write call: its size, body bytes and the responses it carried.
     struct WriteProgress {
         uint64_t requested;
         uint64_t body_bytes;

@@ -197,7 +197,7 @@ TEST(HttpFramer, PipelinedRequestsInOneRead) {
     EXPECT_EQ(c.events.bodies[0].request_index, 2u);
     EXPECT_EQ(c.events.bodies[0].complete, 1u);
 
-    // Node answers in order; here two responses leave in one write, the third alone.
+    // Node responds in order; here two responses leave in one write, the third alone.
     c.write(std::string(kOkHi) + "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
     c.write("HTTP/1.1 204 No Content\r\n\r\n");
 
@@ -304,7 +304,7 @@ TEST(HttpFramer, CloseDelimitedResponseEndsAtClose) {
     EXPECT_EQ(c.events.ends[0].response_body_bytes, 23u);
 }
 
-TEST(HttpFramer, CloseDelimitedResponseAtProcessExitIsNotComplete) {
+TEST(HttpFramer, CloseDelimitedAtProcessExit) {
     Connection c;
     c.read("GET /old HTTP/1.0\r\n\r\n");
     c.write("HTTP/1.0 200 OK\r\n\r\npartial");
@@ -627,7 +627,7 @@ TEST(HttpFramer, PeerEofMidHeadersEndsRequest) {
     EXPECT_EQ(c.events.ends[0].outcome, kConnectionClosed);
     EXPECT_TRUE(c.framer->finished());
 
-    // Node may still write its 400 answer; it is not taken as a framing error.
+    // Node may still write its 400 response; it is not taken as a framing error.
     c.write("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     EXPECT_TRUE(c.events.stop_reasons.empty());
 }

@@ -104,14 +104,14 @@ int main(int argc, char** argv) {
     }
     std::ifstream file(argv[1], std::ios::binary);
     if (!file) {
-        std::fprintf(stderr, "http_trace_dump: cannot open %s\n", argv[1]);
+        std::fprintf(stderr, "http_trace_dump: cannot open %s: check the path\n", argv[1]);
         return 1;
     }
     std::vector<uint8_t> data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 
     FileHeader header{};
     if (check_file_header(data.data(), data.size(), header) != HeaderStatus::Ok) {
-        std::fprintf(stderr, "http_trace_dump: %s has no valid routeheap file header\n", argv[1]);
+        std::fprintf(stderr, "http_trace_dump: %s has no valid routeheap file header: pass a .rhtrace file\n", argv[1]);
         return 1;
     }
     size_t offset = header.header_size;

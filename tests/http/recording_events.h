@@ -11,7 +11,7 @@
 
 namespace routeheap::agent::http::testing {
 
-class RecordingEvents : public Events {
+class RecordingEvents final : public Events {
 public:
     // Every event as one line, in order.
     std::vector<std::string> log;
