@@ -3,7 +3,9 @@
 
 #include <routeheap/analysis/session.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -71,6 +73,9 @@ void write_session_metadata(const fs::path& folder, const nlohmann::json& metada
     const fs::path target = folder / analysis::kSessionMetadataFile;
     const fs::path temporary = folder / (std::string(analysis::kSessionMetadataFile) + ".tmp");
     {
+        // The command line may carry secrets, so the file is private like the traces.
+        const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
         std::ofstream out(temporary, std::ios::trunc);
         out << metadata.dump(2) << "\n";
         if (!out) throw SessionFolderError("cannot write " + temporary.string() + ": " + std::strerror(errno));

@@ -137,8 +137,10 @@ void ProcessModel::on_response_head(const trace::ResponseHead& head) {
 
 void ProcessModel::on_write(const trace::ResponseWrite& write) {
     see_time(write.time_ns);
+    // Running totals for requests that never end. RequestEnd carries the exact totals,
+    // and the agent may write the last ResponseWrite after it, so later writes are not added.
+    if (ended_.contains(Key{write.connection_id, write.request_index})) return;
     Request& request = request_for(write.connection_id, write.request_index);
-    // Running totals for requests that never end; RequestEnd replaces them.
     ++request.write_calls;
     request.largest_write_bytes = std::max(request.largest_write_bytes, write.bytes_requested);
     if ((write.flags & trace::kWriteWouldBlock) != 0) ++request.would_block_writes;

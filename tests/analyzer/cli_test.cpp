@@ -169,6 +169,9 @@ TEST(Cli, RecordPassesTheExitStatusThrough) {
 
     const auto permissions = std::filesystem::status(session).permissions();
     EXPECT_EQ(permissions & std::filesystem::perms::all, std::filesystem::perms::owner_all);
+    const auto metadata_permissions = std::filesystem::status(session / "session.json").permissions();
+    EXPECT_EQ(metadata_permissions & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     std::ifstream in(session / "session.json");
     const auto metadata = nlohmann::json::parse(in);
     EXPECT_EQ(metadata["command"][0], "sh");

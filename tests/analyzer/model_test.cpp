@@ -55,6 +55,30 @@ TEST(Model, JoinsRequestRecords) {
     EXPECT_DOUBLE_EQ(request.duration_ms(), 30.0);
 }
 
+TEST(Model, WriteAfterRequestEndIsNotCountedTwice) {
+    TraceBuilder builder;
+    const uint64_t t0 = builder.start_ns();
+    builder.sample(t0 + 1, trace::SampleReason::RequestStart, 1, MemoryState{100, 100, 100});
+    builder.request_head(1, 0, t0 + 1, "GET", "/x");
+    builder.response_head(1, 0, t0 + 2, 200);
+    builder.response_write(1, 0, t0 + 2, 5000, 3000, 2900, trace::kWritePartial);
+    trace::RequestEnd end{};
+    end.status = 200;
+    end.time_ns = t0 + 3;
+    end.connection_id = 1;
+    end.write_calls = 2;
+    end.response_body_bytes = 4900;
+    end.largest_write_bytes = 5000;
+    builder.request_end(end);
+    builder.response_write(1, 0, t0 + 3, 2000, 2000, 2000);  // the agent may log it after RequestEnd
+    builder.sample(t0 + 3, trace::SampleReason::RequestEnd, 1, MemoryState{100, 100, 100});
+
+    const auto requests = read_requests(builder, "model");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].response_bytes, 4900u);
+    EXPECT_EQ(requests[0].write_calls, 2u);
+}
+
 TEST(Model, InterimResponseIsNotTheFirstByte) {
     TraceBuilder builder;
     const uint64_t t0 = builder.start_ns();
