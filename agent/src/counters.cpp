@@ -1,0 +1,352 @@
+// Exact native-heap and mapping counters, their peaks, and the RSS reader.
+#include "counters.h"
+
+#include "address_ranges.h"
+#include "agent_log.h"
+#include "block_sizes.h"
+#include "options.h"
+#include "real_functions.h"
+#include "recorder.h"
+#include "spin_lock.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+namespace routeheap::agent {
+
+namespace {
+
+// Room for 64 Ki runs of distinct state: V8 keeps far fewer, because adjacent
+// pages with the same state merge into one run.
+constexpr size_t kMaxRuns = 64 * 1024;
+
+struct alignas(64) NativeCounters {
+    std::atomic<int64_t> live{0};
+    std::atomic<int64_t> usable{0};
+    std::atomic<uint64_t> allocated_total{0};
+    std::atomic<uint64_t> allocation_calls{0};
+    std::atomic<int64_t> live_peak{0};
+};
+
+struct alignas(64) MappingCounters {
+    std::atomic<int64_t> committed{0};
+    std::atomic<int64_t> committed_peak{0};
+};
+
+std::atomic<bool> g_counting{false};
+NativeCounters g_native;
+MappingCounters g_mapping;
+BlockSizes g_blocks;
+AddressRanges g_ranges;
+SpinLock g_ranges_lock;  // guards g_ranges; never held across a call out of the agent
+uintptr_t g_page_size = 4096;
+
+std::atomic<int> g_statm_fd{-1};
+std::atomic<uint64_t> g_statm_inode{0};
+
+void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
+    int64_t current = peak.load(std::memory_order_relaxed);
+    while (value > current &&
+           !peak.compare_exchange_weak(current, value, std::memory_order_relaxed)) {
+    }
+}
+
+void add_native(int64_t requested, int64_t usable) {
+    const int64_t live = g_native.live.fetch_add(requested, std::memory_order_relaxed) + requested;
+    g_native.usable.fetch_add(usable, std::memory_order_relaxed);
+    if (requested > 0) raise_peak(g_native.live_peak, live);
+}
+
+void add_committed(int64_t delta) {
+    if (delta == 0) return;
+    const int64_t committed = g_mapping.committed.fetch_add(delta, std::memory_order_relaxed) + delta;
+    if (delta > 0) raise_peak(g_mapping.committed_peak, committed);
+}
+
+void report_untrackable_block(bool table_full) {
+    if (!table_full) return;
+    static LogSite site;
+    LogLine line;
+    line.add("more live malloc blocks than ROUTEHEAP_MAX_LIVE_BLOCKS=");
+    line.add_unsigned(options().max_live_blocks);
+    line.add(" allows; later blocks are left out of the native counters (raise the limit)");
+    log_once(site, line);
+}
+
+void report_ranges_full() {
+    static LogSite site;
+    LogLine line;
+    line.add("more than ").add_unsigned(kMaxRuns);
+    line.add(" distinct mapping runs; the committed-memory counter cannot stay exact");
+    fail(site, line);
+}
+
+uintptr_t page_floor(const void* address) { return reinterpret_cast<uintptr_t>(address) & ~(g_page_size - 1); }
+
+uintptr_t page_ceil(uintptr_t address) { return (address + g_page_size - 1) & ~(g_page_size - 1); }
+
+// Applies one update of the mapping runs under the lock, then the counter outside it.
+template <typename Update>
+void update_ranges(Update update) {
+    int64_t delta = 0;
+    bool ok;
+    {
+        SpinLockGuard guard(g_ranges_lock);
+        ok = update(delta);
+    }
+    if (!ok) {
+        report_ranges_full();
+        return;
+    }
+    add_committed(delta);
+}
+
+bool parse_resident_pages(const char* text, size_t length, uint64_t& pages) {
+    // statm: "size resident shared text lib data dt", in pages.
+    size_t i = 0;
+    while (i < length && text[i] >= '0' && text[i] <= '9') ++i;
+    if (i == 0 || i >= length || text[i] != ' ') return false;
+    ++i;
+    const size_t digits_start = i;
+    uint64_t value = 0;
+    while (i < length && text[i] >= '0' && text[i] <= '9') {
+        value = value * 10 + static_cast<uint64_t>(text[i] - '0');
+        ++i;
+    }
+    if (i == digits_start) return false;
+    pages = value;
+    return true;
+}
+
+int open_statm() {
+    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat info {};
+    if (fstat(fd, &info) != 0) {
+        real().close(fd);
+        return -1;
+    }
+    int expected = -1;
+    if (!g_statm_fd.compare_exchange_strong(expected, fd)) {
+        real().close(fd);  // another thread opened one first
+        return expected;
+    }
+    g_statm_inode.store(info.st_ino);
+    return fd;
+}
+
+}  // namespace
+
+bool init_counters(uint64_t max_live_blocks) {
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page > 0) g_page_size = static_cast<uintptr_t>(page);
+    if (!g_blocks.init(max_live_blocks) || !g_ranges.init(kMaxRuns)) return false;
+    return true;
+}
+
+void set_counting(bool enabled) { g_counting.store(enabled, std::memory_order_release); }
+
+bool counting() { return g_counting.load(std::memory_order_relaxed); }
+
+void count_allocation(const HookScope& scope, void* block, size_t requested) {
+    if (!scope.active() || block == nullptr || !counting()) return;
+    ErrnoSaver errno_saver;
+    start_recording_if_forked();
+
+    g_native.allocated_total.fetch_add(requested, std::memory_order_relaxed);
+    g_native.allocation_calls.fetch_add(1, std::memory_order_relaxed);
+
+    const size_t usable = real().malloc_usable_size(block);
+    if (usable < requested) return;
+    bool table_full = false;
+    if (!g_blocks.insert(block, usable - requested, table_full)) {
+        report_untrackable_block(table_full);
+        return;
+    }
+    add_native(static_cast<int64_t>(requested), static_cast<int64_t>(usable));
+}
+
+void count_free(const HookScope& scope, void* block) {
+    if (!scope.active() || block == nullptr || !counting()) return;
+    size_t slack = 0;
+    if (!g_blocks.take(block, slack)) return;
+    const size_t usable = real().malloc_usable_size(block);
+    add_native(-static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
+}
+
+ReallocTicket begin_realloc(const HookScope& scope, void* block) {
+    ReallocTicket ticket;
+    ticket.block = block;
+    if (!scope.active() || block == nullptr || !counting()) return ticket;
+    if (!g_blocks.take(block, ticket.slack)) return ticket;
+    ticket.usable = real().malloc_usable_size(block);
+    ticket.requested = ticket.usable - ticket.slack;
+    ticket.counted = true;
+    return ticket;
+}
+
+void finish_realloc(const HookScope& scope, const ReallocTicket& ticket, void* result, size_t requested) {
+    if (!scope.active() || !counting()) return;
+    // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure
+    // that left the old block in place.
+    const bool old_block_freed = result != nullptr || (requested == 0 && ticket.block != nullptr);
+    if (ticket.counted) {
+        if (old_block_freed) {
+            add_native(-static_cast<int64_t>(ticket.requested), -static_cast<int64_t>(ticket.usable));
+        } else {
+            bool table_full = false;
+            g_blocks.insert(ticket.block, ticket.slack, table_full);
+        }
+    }
+    if (result != nullptr) count_allocation(scope, result, requested);
+}
+
+void count_mmap(const HookScope& scope, void* result, size_t length, int prot, int flags) {
+    if (!scope.active() || result == MAP_FAILED || !counting()) return;
+    const uintptr_t start = page_floor(result);
+    const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(result) + length);
+    RangeState state = RangeState::None;
+    if ((flags & MAP_ANONYMOUS) != 0) {
+        state = (prot & PROT_WRITE) != 0 ? RangeState::Committed : RangeState::Reserved;
+    }
+    // A file mapping, or any MAP_FIXED mapping, replaces whatever was there.
+    update_ranges([&](int64_t& delta) { return g_ranges.assign(start, end, state, delta); });
+}
+
+void count_munmap(const HookScope& scope, void* address, size_t length) {
+    if (!scope.active() || !counting()) return;
+    const uintptr_t start = page_floor(address);
+    const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(address) + length);
+    update_ranges([&](int64_t& delta) { return g_ranges.assign(start, end, RangeState::None, delta); });
+}
+
+void count_mprotect(const HookScope& scope, void* address, size_t length, int prot) {
+    if (!scope.active() || !counting()) return;
+    // Read-only and executable protections leave the pages committed (V8 flips code
+    // pages between read-write and read-execute); only PROT_NONE releases them.
+    RangeState state;
+    if (prot == PROT_NONE) {
+        state = RangeState::Reserved;
+    } else if ((prot & PROT_WRITE) != 0) {
+        state = RangeState::Committed;
+    } else {
+        return;
+    }
+    const uintptr_t start = page_floor(address);
+    const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(address) + length);
+    update_ranges([&](int64_t& delta) { return g_ranges.change_tracked(start, end, state, delta); });
+}
+
+void count_madvise(const HookScope& scope, void* address, size_t length, int advice) {
+    if (!scope.active() || !counting()) return;
+    // NOTE: the pages stay writable after MADV_DONTNEED, so memory the host touches
+    // again without a new mprotect is not counted back.
+    if (advice != MADV_DONTNEED && advice != MADV_REMOVE) return;
+    const uintptr_t start = page_floor(address);
+    const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(address) + length);
+    update_ranges([&](int64_t& delta) {
+        return g_ranges.change_tracked(start, end, RangeState::Reserved, delta);
+    });
+}
+
+MremapTicket begin_mremap(const HookScope& scope, void* old_address, size_t old_length) {
+    MremapTicket ticket;
+    if (!scope.active() || !counting()) return ticket;
+    ticket.old_start = page_floor(old_address);
+    ticket.old_length = old_length;
+    const uintptr_t end = page_ceil(ticket.old_start + old_length);
+    RangeState state = RangeState::None;
+    update_ranges([&](int64_t& delta) {
+        state = g_ranges.state_at(ticket.old_start);
+        return g_ranges.assign(ticket.old_start, end, RangeState::None, delta);
+    });
+    ticket.state = static_cast<uint8_t>(state);
+    ticket.taken = true;
+    return ticket;
+}
+
+void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* result, size_t new_length) {
+    if (!scope.active() || !ticket.taken || !counting()) return;
+    const auto state = static_cast<RangeState>(ticket.state);
+    if (state == RangeState::None) return;
+    uintptr_t start = ticket.old_start;
+    uintptr_t end = page_ceil(ticket.old_start + ticket.old_length);
+    if (result != MAP_FAILED) {
+        start = reinterpret_cast<uintptr_t>(result);
+        end = page_ceil(start + new_length);
+    }
+    update_ranges([&](int64_t& delta) { return g_ranges.assign(start, end, state, delta); });
+}
+
+void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
+                   bool reset_peaks) {
+    current.native_live_bytes = g_native.live.load(std::memory_order_relaxed);
+    current.native_usable_bytes = g_native.usable.load(std::memory_order_relaxed);
+    current.v8_committed_bytes = g_mapping.committed.load(std::memory_order_relaxed);
+    current.native_allocated_total = g_native.allocated_total.load(std::memory_order_relaxed);
+    current.native_allocation_calls = g_native.allocation_calls.load(std::memory_order_relaxed);
+    current.rss_bytes = read_rss_bytes();
+
+    if (reset_peaks) {
+        native_live_peak = g_native.live_peak.exchange(current.native_live_bytes, std::memory_order_relaxed);
+        v8_committed_peak = g_mapping.committed_peak.exchange(current.v8_committed_bytes, std::memory_order_relaxed);
+    } else {
+        native_live_peak = g_native.live_peak.load(std::memory_order_relaxed);
+        v8_committed_peak = g_mapping.committed_peak.load(std::memory_order_relaxed);
+    }
+    // A concurrent update may have moved a counter above its peak between the reads.
+    if (native_live_peak < current.native_live_bytes) native_live_peak = current.native_live_bytes;
+    if (v8_committed_peak < current.v8_committed_bytes) v8_committed_peak = current.v8_committed_bytes;
+}
+
+int64_t read_rss_bytes() {
+    ErrnoSaver errno_saver;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        int fd = g_statm_fd.load();
+        if (fd < 0) fd = open_statm();
+        if (fd < 0) return -1;
+
+        // The host may have closed the descriptor (close_range) and reused its number,
+        // so check that it still is the statm file before trusting what it reads.
+        struct stat info {};
+        char text[128];
+        ssize_t length = -1;
+        if (fstat(fd, &info) == 0 && info.st_ino == g_statm_inode.load()) {
+            length = pread(fd, text, sizeof(text) - 1, 0);
+        }
+        uint64_t pages = 0;
+        if (length > 0 && parse_resident_pages(text, static_cast<size_t>(length), pages)) {
+            return static_cast<int64_t>(pages * g_page_size);
+        }
+        // Forget the descriptor without closing it: its number may belong to the host now.
+        g_statm_fd.compare_exchange_strong(fd, -1);
+    }
+    return -1;
+}
+
+void counters_after_fork_child() {
+    g_native.allocated_total.store(0, std::memory_order_relaxed);
+    g_native.allocation_calls.store(0, std::memory_order_relaxed);
+    g_native.live_peak.store(g_native.live.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    g_mapping.committed_peak.store(g_mapping.committed.load(std::memory_order_relaxed), std::memory_order_relaxed);
+
+    // The inherited descriptor still reads the parent's /proc/PID/statm.
+    const int fd = g_statm_fd.exchange(-1);
+    if (fd >= 0) real().close(fd);
+}
+
+void lock_mappings_for_fork() { g_ranges_lock.lock(); }
+
+void unlock_mappings_after_fork(bool in_child) {
+    if (in_child) {
+        g_ranges_lock.reset_after_fork();
+    } else {
+        g_ranges_lock.unlock();
+    }
+}
+
+}  // namespace routeheap::agent

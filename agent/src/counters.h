@@ -1,0 +1,75 @@
+// The agent's exact memory counters: native heap (malloc family and C++ operators),
+// committed anonymous mappings (the V8 heap) and RSS.
+#pragma once
+
+#include "thread_state.h"
+
+#include <routeheap/trace_format.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace routeheap::agent {
+
+// Maps the block-size table and the mapping runs. Counting starts only after it
+// returned true; until then every hook passes through uncounted.
+bool init_counters(uint64_t max_live_blocks);
+bool counting();
+
+// Turns counting on (after the trace file was opened) or off.
+void set_counting(bool enabled);
+
+// Native heap. A block is counted when a hook allocated it while counting was on
+// and its requested size could be kept; its free then subtracts exactly what its
+// allocation added. Blocks from before start-up or from agent work are not counted
+// at either end.
+void count_allocation(const HookScope& scope, void* block, size_t requested);
+void count_free(const HookScope& scope, void* block);  // before the real free
+
+// What a realloc takes from the old block, held until the real call returned.
+struct ReallocTicket {
+    void* block = nullptr;
+    size_t requested = 0;
+    size_t usable = 0;
+    size_t slack = 0;
+    bool counted = false;
+};
+ReallocTicket begin_realloc(const HookScope& scope, void* block);
+// `result` is what the real realloc returned for `requested` bytes.
+void finish_realloc(const HookScope& scope, const ReallocTicket& ticket, void* result, size_t requested);
+
+// Mappings. Lengths are rounded up to whole pages here.
+void count_mmap(const HookScope& scope, void* result, size_t length, int prot, int flags);
+void count_munmap(const HookScope& scope, void* address, size_t length);  // before the real call
+void count_mprotect(const HookScope& scope, void* address, size_t length, int prot);
+void count_madvise(const HookScope& scope, void* address, size_t length, int advice);
+
+// mremap moves a run: begin_mremap takes the old range before the real call and
+// finish_mremap places it at the result, or back where it was when the call failed.
+struct MremapTicket {
+    uintptr_t old_start = 0;
+    size_t old_length = 0;
+    uint8_t state = 0;  // RangeState of the old range's first page
+    bool taken = false;
+};
+MremapTicket begin_mremap(const HookScope& scope, void* old_address, size_t old_length);
+void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* result, size_t new_length);
+
+// Reads every counter. With `reset_peaks`, the peaks are exchanged for the current
+// values, so the next sample's peaks cover only the time after this one.
+void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
+                   bool reset_peaks);
+
+// Resident set size from /proc/self/statm, -1 when it cannot be read.
+int64_t read_rss_bytes();
+
+// In a forked child: the live and committed figures carry over (the child inherits
+// the parent's heap and mappings), the totals restart at zero and the cached statm
+// descriptor, which names the parent, is dropped.
+void counters_after_fork_child();
+
+// Serialises fork against mapping updates so the child never inherits a half-done one.
+void lock_mappings_for_fork();
+void unlock_mappings_after_fork(bool in_child);
+
+}  // namespace routeheap::agent

@@ -1,0 +1,64 @@
+// Per-thread record buffers: each recording thread owns one single-producer ring;
+// the writer thread drains them all.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace routeheap::agent {
+
+// Thread-safety: push() is called by any thread and touches only the calling
+// thread's own ring (claiming one on first use). drain_into(), reclaim_exited()
+// and reset_after_fork_child() are called by one thread at a time (the holder of
+// the writer lock, or the only thread of a forked child).
+class ThreadBuffers {
+public:
+    static constexpr size_t kSlotCount = 256;
+
+    // `ring_bytes` is rounded up to a power of two; rings are mapped when claimed.
+    void init(size_t ring_bytes);
+
+    // Copies one whole record into the calling thread's ring. Returns false, and
+    // counts a dropped record, when the ring is full or no slot is free.
+    bool push(const void* record, size_t size);
+
+    // Moves whole records from every ring into `out` until the rings are empty or
+    // `capacity` is reached. Returns the bytes written; `records` counts them and
+    // `first_time_ns`/`last_time_ns` are widened to their times.
+    size_t drain_into(uint8_t* out, size_t capacity, uint32_t& records, uint64_t& first_time_ns,
+                      uint64_t& last_time_ns);
+
+    // Frees the slots of threads that have exited and whose rings are empty.
+    void reclaim_exited();
+
+    // In a forked child only the forking thread exists: its ring is emptied and kept,
+    // every other slot is freed.
+    void reset_after_fork_child();
+
+    uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+private:
+    enum SlotState : int { kFree = 0, kClaiming = 1, kOwned = 2 };
+
+    struct alignas(64) Slot {
+        std::atomic<int> state{kFree};
+        pid_t tid = 0;
+        uint8_t* data = nullptr;
+        alignas(64) std::atomic<uint64_t> tail{0};  // written by the owner
+        alignas(64) std::atomic<uint64_t> head{0};  // written by the drainer
+    };
+
+    Slot* claim_slot();
+    size_t drain_slot(Slot& slot, uint8_t* out, size_t capacity, uint32_t& records, uint64_t& first_time_ns,
+                      uint64_t& last_time_ns);
+    void copy_out(const Slot& slot, uint64_t position, void* out, size_t size) const;
+
+    Slot slots_[kSlotCount];
+    size_t ring_bytes_ = 0;
+    std::atomic<uint64_t> dropped_{0};
+};
+
+}  // namespace routeheap::agent

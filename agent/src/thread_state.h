@@ -1,0 +1,70 @@
+// Per-thread agent state (the reentrancy guard, the writer-thread flag and the
+// thread's buffer slot) and the scope objects that manage it.
+//
+// The state is plain data in the initial-exec TLS model: reading it is one
+// %fs-relative load, with no __tls_get_addr call (which may allocate or take the
+// loader lock) and no constructor or destructor.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+
+namespace routeheap::agent {
+
+struct ThreadState {
+    bool in_hook;    // a hook of this thread is on the stack: nested hooks pass through
+    bool internal;   // agent work (the writer thread, start-up): nothing is recorded
+    bool resolving;  // this thread looks up the real functions
+    int32_t slot;    // buffer slot index + 1, 0 when the thread has none
+};
+
+inline constinit thread_local ThreadState t_thread __attribute__((tls_model("initial-exec"))) = {};
+
+// The reentrancy guard. Only the outermost hook of a thread records, so an
+// allocation made inside a recorded call (operator new calling malloc, calloc
+// inside dlsym) is counted once. Recorder entry points take it by reference.
+class HookScope {
+public:
+    HookScope() : active_(!t_thread.in_hook && !t_thread.internal) {
+        if (active_) t_thread.in_hook = true;
+    }
+    ~HookScope() {
+        if (active_) t_thread.in_hook = false;
+    }
+    HookScope(const HookScope&) = delete;
+    HookScope& operator=(const HookScope&) = delete;
+
+    // False when this call is nested in another hook or made by the agent itself.
+    bool active() const { return active_; }
+
+private:
+    bool active_;
+};
+
+// Marks the thread as doing agent work for the scope's lifetime, so the allocations
+// of pthread_create, zstd and the loader made on the agent's behalf are not counted.
+class InternalScope {
+public:
+    InternalScope() : previous_(t_thread.internal) { t_thread.internal = true; }
+    ~InternalScope() { t_thread.internal = previous_; }
+    InternalScope(const InternalScope&) = delete;
+    InternalScope& operator=(const InternalScope&) = delete;
+
+private:
+    bool previous_;
+};
+
+// Keeps errno as the real call left it while the recorder runs (V8 checks errno
+// after mprotect, madvise and munmap).
+class ErrnoSaver {
+public:
+    ErrnoSaver() : saved_(errno) {}
+    ~ErrnoSaver() { errno = saved_; }
+    ErrnoSaver(const ErrnoSaver&) = delete;
+    ErrnoSaver& operator=(const ErrnoSaver&) = delete;
+
+private:
+    int saved_;
+};
+
+}  // namespace routeheap::agent

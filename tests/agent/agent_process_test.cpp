@@ -1,0 +1,285 @@
+// Process-level behaviour of the agent: trace files per process, fork, exec, exits,
+// kill -9, errno, bootstrap allocations, options and the passive modes.
+#include "trace_file.h"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+extern char** environ;
+
+namespace routeheap::testing {
+namespace {
+
+std::string native(const std::string& name) { return std::string(ROUTEHEAP_NATIVE_DIR) + "/" + name; }
+
+const TraceFile* find_by_pid(const std::vector<TraceFile>& files, uint32_t pid) {
+    for (const TraceFile& file : files) {
+        if (file.header.pid == pid) return &file;
+    }
+    return nullptr;
+}
+
+TEST(AgentTraceFile, HeaderAndMode) {
+    TempDir dir;
+    const RunResult run = run_program({native("alloc_totals")}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0);
+    const std::vector<std::string> traces = dir.traces();
+    ASSERT_EQ(traces.size(), 1u);
+
+    struct stat info {};
+    ASSERT_EQ(stat(traces.front().c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 07777, 0600u);
+
+    const TraceFile file = read_trace(traces.front());
+    ASSERT_TRUE(file.header_ok);
+    EXPECT_EQ(traces.front(), dir.path() + "/" + std::to_string(file.header.pid) + ".rhtrace");
+    EXPECT_EQ(file.header.version, trace::kFormatVersion);
+    EXPECT_EQ(file.header.flags, 0u);
+    EXPECT_EQ(file.header.sequence, 0u);
+    EXPECT_EQ(file.header.ppid, static_cast<uint32_t>(getpid()));
+    EXPECT_EQ(file.header.page_size, static_cast<uint32_t>(sysconf(_SC_PAGESIZE)));
+    EXPECT_GT(file.header.start_realtime_ns, 0u);
+    EXPECT_EQ(file.exe, native("alloc_totals"));
+    EXPECT_EQ(file.cmdline, native("alloc_totals") + std::string(1, '\0'));
+    EXPECT_FALSE(file.sequence_gap);
+    EXPECT_EQ(file.stop_reason, "");
+}
+
+TEST(AgentTraceFile, BinTrueQuiet) {
+    TempDir dir;
+    const RunResult run = run_program({"/bin/true"}, agent_environment(dir.path()));
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.err, "");
+    ASSERT_EQ(dir.traces().size(), 1u);
+    EXPECT_TRUE(read_trace(dir.traces().front()).has(trace::RecordType::TraceEnd));
+}
+
+TEST(AgentTraceFile, NodeQuiet) {
+    if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
+    TempDir dir;
+    const RunResult run = run_program({"/usr/bin/node", "-e", "0"}, agent_environment(dir.path()));
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.err, "");
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+    EXPECT_EQ(file.stop_reason, "");
+    ASSERT_FALSE(file.samples().empty());
+    const trace::CounterSample last = file.samples().back();
+    EXPECT_GT(last.current.native_allocation_calls, 1000u);
+    // V8 commits its heap pages through mprotect/mmap; a running isolate holds megabytes.
+    EXPECT_GT(last.v8_committed_peak_bytes, 1 << 20);
+}
+
+TEST(AgentTraceFile, NodeBufferCounted) {
+    if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
+    TempDir dir;
+    // A 64 MiB Buffer is one calloc in node; it must show in the native peak.
+    const RunResult run = run_program(
+        {"/usr/bin/node", "-e", "const b = Buffer.alloc(64 * 1024 * 1024, 1); if (b[5] !== 1) process.exit(3);"},
+        agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    const TraceFile file = read_trace(dir.traces().front());
+    int64_t peak = 0;
+    for (const trace::CounterSample& sample : file.samples()) peak = std::max(peak, sample.native_live_peak_bytes);
+    EXPECT_GE(peak, 64 << 20);
+}
+
+TEST(AgentProcesses, ForkGivesChildItsOwnTrace) {
+    TempDir dir;
+    const RunResult run = run_program({native("fork_child")}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_EQ(run.err, "");
+    ASSERT_EQ(dir.traces().size(), 2u);
+
+    std::vector<TraceFile> files;
+    for (const std::string& path : dir.traces()) files.push_back(read_trace(path));
+    const uint32_t child_pid = static_cast<uint32_t>(std::stoul(run.out.substr(run.out.find('=') + 1)));
+    const TraceFile* child = find_by_pid(files, child_pid);
+    ASSERT_NE(child, nullptr);
+    const TraceFile* parent = find_by_pid(files, child->header.ppid);
+    ASSERT_NE(parent, nullptr);
+
+    EXPECT_EQ(child->header.flags, trace::kFileForkedChild);
+    EXPECT_EQ(parent->header.flags, 0u);
+    const std::vector<TraceRecord> forks = parent->of_type(trace::RecordType::ProcessFork);
+    ASSERT_EQ(forks.size(), 1u);
+    EXPECT_EQ(forks.front().as<trace::ProcessFork>().child_pid, child_pid);
+
+    // Totals restart in the child; live bytes carry the inherited 1 MiB block.
+    const trace::CounterSample child_last = child->samples().back();
+    EXPECT_EQ(child_last.current.native_allocated_total, 300000u);
+    EXPECT_EQ(child_last.current.native_allocation_calls, 3u);
+    EXPECT_EQ(child_last.current.native_live_bytes, (1 << 20) + 300000);
+    EXPECT_TRUE(child->has(trace::RecordType::TraceEnd));
+
+    const trace::CounterSample parent_last = parent->samples().back();
+    EXPECT_EQ(parent_last.current.native_allocated_total, (1u << 20) + 2000u + 0u);
+    EXPECT_EQ(parent_last.current.native_live_bytes, (1 << 20) + 2000);
+}
+
+TEST(AgentProcesses, ExecContinuesInNumberedTrace) {
+    TempDir dir;
+    const RunResult run = run_program({native("exec_chain")}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_EQ(run.err, "");
+    const std::vector<std::string> traces = dir.traces();
+    ASSERT_EQ(traces.size(), 2u);
+
+    const TraceFile first = read_trace(traces[0]);
+    const TraceFile second = read_trace(traces[1]);
+    const std::string pid = std::to_string(first.header.pid);
+    EXPECT_EQ(traces[0], dir.path() + "/" + pid + ".1.rhtrace");
+    EXPECT_EQ(traces[1], dir.path() + "/" + pid + ".rhtrace");
+
+    // Sorted by name, "<pid>.1.rhtrace" comes first: it is the image after exec.
+    EXPECT_EQ(first.header.flags, trace::kFileAfterExec);
+    EXPECT_EQ(first.header.sequence, 1u);
+    EXPECT_EQ(first.samples().back().current.native_allocated_total, 3000u);
+    EXPECT_TRUE(first.has(trace::RecordType::TraceEnd));
+
+    EXPECT_EQ(second.header.sequence, 0u);
+    const std::vector<TraceRecord> execs = second.of_type(trace::RecordType::ProcessExec);
+    ASSERT_EQ(execs.size(), 1u);
+    EXPECT_EQ(execs.front().tail(sizeof(trace::ProcessExec)), native("exec_chain"));
+    EXPECT_EQ(second.samples().back().current.native_allocated_total, 1000u);
+    EXPECT_EQ(second.records.back().type, trace::RecordType::ProcessExec);
+}
+
+TEST(AgentProcesses, KillNineLeavesReadableTrace) {
+    TempDir dir;
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_FLUSH_MS"] = "10";
+    environment["ROUTEHEAP_IDLE_SAMPLE_MS"] = "5";
+    std::vector<std::string> entries;
+    for (char** variable = environ; *variable != nullptr; ++variable) entries.emplace_back(*variable);
+    for (const auto& [name, value] : environment) entries.push_back(name + "=" + value);
+    std::vector<char*> env_pointers;
+    for (std::string& entry : entries) env_pointers.push_back(entry.data());
+    env_pointers.push_back(nullptr);
+    std::string program = native("sleep_alloc");
+    std::string seconds = "30";
+    char* argv[] = {program.data(), seconds.data(), nullptr};
+
+    int out_pipe[2];
+    ASSERT_EQ(pipe(out_pipe), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv, env_pointers.data()), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out_pipe[1]);
+    char ready[6] = {};
+    ASSERT_EQ(read(out_pipe[0], ready, sizeof(ready)), 6);
+    close(out_pipe[0]);
+    // Let the writer thread flush a few times, then kill without warning.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status));
+
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+    ASSERT_TRUE(file.header_ok);
+    EXPECT_EQ(file.stop_reason, "");
+    EXPECT_FALSE(file.sequence_gap);
+    EXPECT_FALSE(file.has(trace::RecordType::TraceEnd));
+    EXPECT_FALSE(file.has(trace::RecordType::ProcessExit));
+    ASSERT_FALSE(file.samples().empty());
+    EXPECT_GE(file.samples().back().current.native_live_bytes, 8 << 20);
+    EXPECT_EQ(file.samples().back().reason, static_cast<uint16_t>(trace::SampleReason::Periodic));
+}
+
+TEST(AgentHooks, ErrnoAndResultsUnchanged) {
+    TempDir dir;
+    const RunResult plain = run_program({native("errno_check")}, {});
+    const RunResult traced = run_program({native("errno_check")}, agent_environment(dir.path()));
+    ASSERT_EQ(plain.exit_status, 0);
+    EXPECT_EQ(traced.exit_status, 0);
+    EXPECT_NE(plain.out.find("malloc ok errno=4242"), std::string::npos);
+    EXPECT_EQ(traced.out, plain.out);
+    EXPECT_EQ(traced.err, "");
+}
+
+TEST(AgentHooks, DlsymBootstrap) {
+    TempDir dir;
+    const RunResult run = run_program({native("dlsym_bootstrap")}, agent_environment(dir.path()));
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.out, "error names the symbol\n");
+    EXPECT_EQ(run.err, "");
+}
+
+TEST(AgentModes, DlopenStaysPassive) {
+    TempDir dir;
+    std::map<std::string, std::string> environment = {{"ROUTEHEAP_OUTPUT_DIR", dir.path()}};
+    const RunResult run = run_program({native("dlopen_agent"), ROUTEHEAP_AGENT_PATH}, environment);
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.out, "ran\n");
+    EXPECT_NE(run.err.find("loaded with dlopen, not LD_PRELOAD"), std::string::npos) << run.err;
+    EXPECT_TRUE(dir.traces().empty());
+}
+
+TEST(AgentModes, UnwritableOutputDirLogsOnce) {
+    std::map<std::string, std::string> environment = agent_environment("/proc/routeheap-no-such-folder");
+    const RunResult run = run_program({native("alloc_totals")}, environment);
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_NE(run.err.find("routeheap["), std::string::npos);
+    EXPECT_NE(run.err.find("cannot create the trace file /proc/routeheap-no-such-folder/"), std::string::npos)
+        << run.err;
+    EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << "expected exactly one line: " << run.err;
+}
+
+TEST(AgentModes, MissingOutputDirLogsOnce) {
+    const RunResult run = run_program({native("alloc_totals")}, {{"LD_PRELOAD", ROUTEHEAP_AGENT_PATH},
+                                                                 {"ROUTEHEAP_OUTPUT_DIR", ""}});
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_NE(run.err.find("ROUTEHEAP_OUTPUT_DIR is not set"), std::string::npos) << run.err;
+}
+
+TEST(AgentModes, DisableRecordsNothing) {
+    TempDir dir;
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_DISABLE"] = "1";
+    const RunResult run = run_program({native("alloc_totals")}, environment);
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.err, "");
+    EXPECT_TRUE(dir.traces().empty());
+}
+
+TEST(AgentModes, InvalidOptionNamesValueAndDefault) {
+    TempDir dir;
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_SAMPLE_MS"] = "fast";
+    const RunResult run = run_program({native("alloc_totals")}, environment);
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_NE(run.err.find("invalid ROUTEHEAP_SAMPLE_MS=\"fast\""), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("using the default 10"), std::string::npos) << run.err;
+    // The agent still records with the default.
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+    EXPECT_TRUE(file.has(trace::RecordType::AgentLog));
+}
+
+TEST(AgentModes, QuietSuppressesStderr) {
+    TempDir dir;
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_SAMPLE_MS"] = "0";
+    environment["ROUTEHEAP_QUIET"] = "1";
+    const RunResult run = run_program({native("alloc_totals")}, environment);
+    EXPECT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.err, "");
+}
+
+}  // namespace
+}  // namespace routeheap::testing
