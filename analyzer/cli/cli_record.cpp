@@ -197,8 +197,9 @@ int run_record(const std::vector<std::string>& arguments) {
         std::cerr << "routeheap record: warning: " << error.what() << std::endl;
     }
 
-    std::cerr << "session: " << session.string() << "  (" << tail.process_count() << " processes, "
-              << tail.request_count() << " requests)\n"
+    std::cerr << "session: " << session.string() << "  ("
+              << analysis::count_of(tail.process_count(), "process", "processes") << ", "
+              << analysis::count_of(tail.request_count(), "request", "requests") << ")\n"
               << "next: routeheap report " << session.string() << std::endl;
     return exit_code;
 }

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     if (subcommand == "record") return run_record(arguments);
     if (subcommand == "report") return run_report(arguments);
 
-    const char* what = subcommand.starts_with("-") ? "unknown option" : "unknown subcommand";
-    std::cerr << "routeheap: " << what << " '" << subcommand << "'\n" << kUsage << "\n";
+    const char* problem = subcommand.starts_with("-") ? "unknown option" : "unknown subcommand";
+    std::cerr << "routeheap: " << problem << " '" << subcommand << "'\n" << kUsage << "\n";
     return kExitUsage;
 }

@@ -2,6 +2,7 @@
 // detectors and groups routes.
 #include <routeheap/analysis/analysis.h>
 #include <routeheap/analysis/detectors.h>
+#include <routeheap/analysis/report.h>
 
 #include <algorithm>
 #include <limits>
@@ -54,8 +55,9 @@ ProcessReport analyze_trace(const std::filesystem::path& path, std::vector<Reque
     for (const std::string& note : model.notes()) report.warnings.push_back(process_label(model.header()) + ": " + note);
     const auto open = std::count_if(taken.begin(), taken.end(), [](const Request& r) { return r.outcome == Outcome::Open; });
     if (open > 0) {
-        report.warnings.push_back(process_label(model.header()) + ": " + std::to_string(open) +
-                                  " requests had not ended when the trace stopped");
+        report.warnings.push_back(process_label(model.header()) + ": " +
+                                  count_of(static_cast<uint64_t>(open), "request", "requests") +
+                                  " had not ended when the trace stopped");
     }
 
     for (Request& request : taken) requests.push_back(std::move(request));

@@ -43,6 +43,10 @@ std::string format_bytes(int64_t bytes) {
     return sign + format_number(value, decimals) + " " + kUnits[unit];
 }
 
+std::string count_of(uint64_t count, std::string_view singular, std::string_view plural) {
+    return std::to_string(count) + " " + std::string(count == 1 ? singular : plural);
+}
+
 std::string format_evidence_value(const EvidenceItem& item) {
     switch (item.unit) {
         case EvidenceUnit::Bytes: return format_bytes(static_cast<int64_t>(item.value));

@@ -48,8 +48,8 @@ std::vector<std::string> evidence_lines(const Finding& finding) {
 
 std::vector<std::string> session_lines(const SessionAnalysis& analysis) {
     std::vector<std::string> lines;
-    lines.push_back(std::to_string(analysis.processes.size()) + " processes, " +
-                    std::to_string(analysis.requests.size()) + " requests");
+    lines.push_back(count_of(analysis.processes.size(), "process", "processes") + ", " +
+                    count_of(analysis.requests.size(), "request", "requests"));
     if (analysis.metadata && analysis.metadata->contains("command") && (*analysis.metadata)["command"].is_array()) {
         std::string command;
         for (const auto& argument : (*analysis.metadata)["command"]) {

@@ -207,6 +207,17 @@ TEST(Cli, RecordSetsTheChildEnvironment) {
         << environment;
 }
 
+TEST(Cli, RecordRemovesOnlyNewIsolateLogs) {
+    const auto folder = fresh_folder("cli");
+    std::ofstream(folder / "isolate-0x1-1-v8.log") << "the user's own log";
+    const RunResult result = run("record --quiet --output session -- sh -c 'echo v8 > isolate-0x2-2-v8.log'",
+                                 "cd " + folder.string() + " && ROUTEHEAP_AGENT=" + placeholder_agent(folder).string());
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_TRUE(std::filesystem::exists(folder / "isolate-0x1-1-v8.log"));
+    EXPECT_FALSE(std::filesystem::exists(folder / "isolate-0x2-2-v8.log"));
+    EXPECT_TRUE(std::filesystem::exists(folder / "session" / "session.json"));
+}
+
 TEST(Cli, RecordRefusesANonEmptyFolder) {
     const auto folder = fresh_folder("cli");
     std::ofstream(folder / "keep.txt") << "user data";

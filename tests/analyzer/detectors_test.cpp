@@ -146,7 +146,7 @@ TEST(BufferedUpload, BufferedIsFoundStreamedIsNot) {
 TEST(BufferedUpload, LowGrowthAfterTheBodyIsNotAFinding) {
     TraceBuilder builder;
     ExchangeShape shape = upload_shape(0, 24 * kMiBytes);
-    shape.native_growth_at_body = 4 * kMiBytes;  // processed in chunks, then answered at the end
+    shape.native_growth_at_body = 4 * kMiBytes;  // parsed in chunks, with the response sent at the end
     add_exchange(builder, shape);
     const SessionAnalysis analysis = analyze(builder);
     EXPECT_FALSE(has_finding(analysis.requests[0], "buffered-upload"));

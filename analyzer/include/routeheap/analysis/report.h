@@ -32,6 +32,9 @@ std::string format_bytes(int64_t bytes);
 // An evidence value in its unit ("412 MiB", "6.7x", "92%", "1234 ms", "130").
 std::string format_evidence_value(const EvidenceItem& item);
 
+// "1 request", "3 requests": the count with the singular or plural noun.
+std::string count_of(uint64_t count, std::string_view singular, std::string_view plural);
+
 // An evidence name as words: "peak_growth_heap_bytes" -> "peak growth heap".
 std::string evidence_label(const std::string& name);
 
