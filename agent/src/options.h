@@ -13,7 +13,7 @@ struct Options {
     uint32_t idle_sample_ms = 1000;          // ROUTEHEAP_IDLE_SAMPLE_MS: otherwise
     uint32_t flush_ms = 50;                  // ROUTEHEAP_FLUSH_MS
     uint32_t buffer_kb = 1024;               // ROUTEHEAP_BUFFER_KB: per-thread record buffer
-    uint64_t max_live_blocks = 1u << 21;     // ROUTEHEAP_MAX_LIVE_BLOCKS
+    uint64_t max_live_blocks = 1u << 20;     // ROUTEHEAP_MAX_LIVE_BLOCKS
     bool disable = false;                    // ROUTEHEAP_DISABLE
     bool quiet = false;                      // ROUTEHEAP_QUIET
 };
