@@ -190,6 +190,17 @@ std::vector<Request> ProcessModel::take_finished(bool final) {
             ++it;
             continue;
         }
+        if (!ended && request.method.empty() && request.request_bytes == 0 && request.response_bytes == 0) {
+            // Records without a head that carry no bytes, such as a zero-byte write after a
+            // finished response, are not a request.
+            it = pending_.erase(it);
+            continue;
+        }
+        if (request.method.empty()) {
+            // The head was in a block that was lost or damaged.
+            request.method = "?";
+            request.path = request.route = "(request head not recorded)";
+        }
         if (!ended) {
             request.outcome = Outcome::Open;
             request.end_ns = std::max({request.end_ns, request.start_ns, last_time_ns_});

@@ -79,6 +79,38 @@ TEST(Model, WriteAfterRequestEndIsNotCountedTwice) {
     EXPECT_EQ(requests[0].write_calls, 2u);
 }
 
+TEST(Model, StrayEmptyWriteIsNotARequest) {
+    TraceBuilder builder;
+    const uint64_t t0 = builder.start_ns();
+    builder.sample(t0 + 1, trace::SampleReason::RequestStart, 1, MemoryState{100, 100, 100});
+    builder.request_head(1, 0, t0 + 1, "GET", "/x");
+    trace::RequestEnd end{};
+    end.status = 200;
+    end.time_ns = t0 + 3;
+    end.connection_id = 1;
+    builder.request_end(end);
+    builder.sample(t0 + 3, trace::SampleReason::RequestEnd, 1, MemoryState{100, 100, 100});
+    builder.response_write(1, 1, t0 + 4, 0, 0, 0);  // zero-byte write after the response
+
+    const auto requests = read_requests(builder, "model");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].path, "/x");
+}
+
+TEST(Model, RequestWithoutHeadIsKept) {
+    TraceBuilder builder;
+    const uint64_t t0 = builder.start_ns();
+    builder.sample(t0 + 1, trace::SampleReason::Periodic, 0, MemoryState{100, 100, 100});
+    builder.request_body(1, 0, t0 + 2, 500, 500, true);
+    builder.sample(t0 + 3, trace::SampleReason::Periodic, 0, MemoryState{100, 100, 100});
+
+    const auto requests = read_requests(builder, "model");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].method, "?");
+    EXPECT_EQ(requests[0].path, "(request head not recorded)");
+    EXPECT_EQ(requests[0].request_bytes, 500u);
+}
+
 TEST(Model, InterimResponseIsNotTheFirstByte) {
     TraceBuilder builder;
     const uint64_t t0 = builder.start_ns();
