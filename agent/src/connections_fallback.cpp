@@ -1,6 +1,6 @@
 // Weak stand-ins for the connection tracker (connections.h), so the agent links and
-// records memory even in a build without connections.cpp; the tracker's strong
-// definitions replace them. With these, no socket is ever tracked.
+// records memory even in a build without connections.cpp. The tracker's strong
+// definitions replace them. With these alone, no socket is ever tracked.
 #include "connections.h"
 
 namespace routeheap::agent::net {

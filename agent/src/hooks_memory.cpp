@@ -1,7 +1,7 @@
 // Hooks of the malloc family and the C++ allocation operators.
 //
 // While the agent looks up the real functions, malloc and friends are served from
-// the bootstrap pool; pool blocks are recognised by address everywhere and never
+// the bootstrap pool. Pool blocks are recognised by address everywhere and never
 // reach the real allocator.
 #include "counters.h"
 #include "real_functions.h"
@@ -155,7 +155,7 @@ ROUTEHEAP_EXPORT size_t malloc_usable_size(void* block) noexcept {
 }
 
 // C++ operators. They allocate with malloc and posix_memalign, as libstdc++ does, so
-// the hook sees the caller's frame directly. Only a failed allocation goes to
+// the caller's frame is the hook's direct parent. Only a failed allocation goes to
 // libstdc++'s own operator, which runs the new-handler and throws std::bad_alloc.
 namespace {
 

@@ -17,7 +17,7 @@ extern "C" char** environ;
 namespace {
 
 // Above this many variables the environment is passed on unchanged rather than
-// copied onto the stack; the next image then cannot tell that it follows an exec.
+// copied onto the stack, so the next image cannot tell that it follows an exec.
 constexpr size_t kMaxCopiedVariables = 16384;
 
 size_t count_variables(char* const* environment) {

@@ -44,6 +44,12 @@ std::atomic<int> g_open_requests{0};
 std::atomic<bool> g_finishing{false};
 std::atomic<int> g_exit_status{-1};  // -1: the process returned from main (status not seen)
 bool g_trace_created = false;        // this image created a trace file
+// The process the recorder state belongs to. A child of vfork (dash uses it) or of
+// clone(CLONE_VM) shares the parent's memory, so the exec and exit hooks compare
+// getpid() with this and leave the parent's trace alone.
+std::atomic<pid_t> g_owner_pid{0};
+
+bool in_owner_process() { return getpid() == g_owner_pid.load(std::memory_order_relaxed); }
 
 ThreadBuffers g_buffers;
 SpinLock g_writer_lock;  // guards the trace writer and the draining of g_buffers
@@ -168,6 +174,7 @@ bool start_recording(uint32_t flags, bool after_exec) {
         SpinLockGuard guard(g_writer_lock);
         if (!writer().open(options().output_dir, flags, after_exec)) return false;
         g_trace_created = true;
+        g_owner_pid.store(getpid());
         g_lifecycle.store(kRecording);
     }
     set_counting(true);
@@ -274,6 +281,7 @@ void after_fork_in_child() {
     g_open_requests.store(0);
     g_finishing.store(false);
     g_trace_created = false;
+    g_owner_pid.store(getpid());
 
     // The child inherited the parent's trace descriptor and rings: it drops both and
     // waits for its first allocation, because a child that execs at once (libuv's
@@ -286,6 +294,7 @@ void after_fork_in_child() {
 }
 
 bool before_exec(const char* path) {
+    if (!in_owner_process()) return false;
     if (!recording()) return g_trace_created;
     struct {
         trace::ProcessExec record;
@@ -307,10 +316,12 @@ bool before_exec(const char* path) {
     return true;
 }
 
-void set_exit_status(int status) { g_exit_status.store(status); }
+void set_exit_status(int status) {
+    if (in_owner_process()) g_exit_status.store(status);
+}
 
 void finish_recording(int status) {
-    if (g_finishing.exchange(true)) return;
+    if (!in_owner_process() || g_finishing.exchange(true)) return;
     InternalScope internal;
     ErrnoSaver errno_saver;
     if (recording()) {

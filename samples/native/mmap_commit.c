@@ -1,6 +1,6 @@
-/* Reserves, commits and releases anonymous memory the way V8 does, stopping after
+/* Reserves, commits and releases anonymous memory the way V8 does. It stops after
  * the step named by argv[1], so a test can read the committed-bytes counter after
- * each step from the trace's last sample.
+ * each step from the trace's last sample. Steps, with the committed total after each:
  *   1: mmap 64 MiB PROT_NONE (reserved, nothing committed)
  *   2: mprotect the first 8 MiB read-write (8 MiB)
  *   3: madvise(MADV_DONTNEED) the first 4 MiB (4 MiB)

@@ -76,7 +76,7 @@ TEST(AgentTraceFile, NodeQuiet) {
     ASSERT_FALSE(file.samples().empty());
     const trace::CounterSample last = file.samples().back();
     EXPECT_GT(last.current.native_allocation_calls, 1000u);
-    // V8 commits its heap pages through mprotect/mmap; a running isolate holds megabytes.
+    // V8 commits its heap pages through mprotect/mmap; a running isolate commits megabytes.
     EXPECT_GT(last.v8_committed_peak_bytes, 1 << 20);
 }
 
@@ -199,6 +199,70 @@ TEST(AgentProcesses, KillNineLeavesReadableTrace) {
     ASSERT_FALSE(file.samples().empty());
     EXPECT_GE(file.samples().back().current.native_live_bytes, 8 << 20);
     EXPECT_EQ(file.samples().back().reason, static_cast<uint16_t>(trace::SampleReason::Periodic));
+}
+
+TEST(AgentProcesses, VforkChildLeavesParentTraceAlone) {
+    TempDir dir;
+    // dash runs the first command through vfork + execve; the child shares the
+    // parent's memory, including the agent's state.
+    const RunResult run = run_program({"/bin/sh", "-c", "/bin/true; :"}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0);
+    EXPECT_EQ(run.err, "");
+    const std::vector<std::string> traces = dir.traces();
+    ASSERT_EQ(traces.size(), 2u);
+    for (const std::string& path : traces) {
+        const TraceFile file = read_trace(path);
+        EXPECT_EQ(file.header.flags, 0u) << path;
+        EXPECT_EQ(file.header.sequence, 0u) << path;
+        EXPECT_FALSE(file.has(trace::RecordType::ProcessExec)) << path;
+        ASSERT_FALSE(file.records.empty()) << path;
+        EXPECT_EQ(file.records.back().type, trace::RecordType::TraceEnd) << path;
+        EXPECT_EQ(file.of_type(trace::RecordType::TraceEnd).size(), 1u) << path;
+    }
+}
+
+TEST(AgentProcesses, NodeSpawnAndWorkers) {
+    if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
+    TempDir dir;
+    const char* script =
+        "const cp = require('child_process');"
+        "for (let i = 0; i < 3; i++) cp.execSync('/bin/true');"
+        "const { Worker } = require('worker_threads');"
+        "let started = 0;"
+        "function next() {"
+        "  if (started++ >= 6) return;"
+        "  const w = new Worker('const a = []; for (let i = 0; i < 500; i++) a.push(Buffer.alloc(10000));',"
+        "                       { eval: true });"
+        "  w.on('exit', next);"
+        "}"
+        "next();";
+    const RunResult run = run_program({"/usr/bin/node", "-e", script}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_EQ(run.err, "");
+    // node, and per execSync one /bin/sh and one /bin/true.
+    const std::vector<std::string> traces = dir.traces();
+    EXPECT_EQ(traces.size(), 7u);
+    for (const std::string& path : traces) {
+        const TraceFile file = read_trace(path);
+        EXPECT_EQ(file.stop_reason, "") << path;
+        EXPECT_TRUE(file.has(trace::RecordType::TraceEnd)) << path;
+    }
+}
+
+TEST(AgentTraceFile, SurvivesCloseRange) {
+    TempDir dir;
+    const std::string host_file = dir.path() + "/host-file.txt";
+    const RunResult run = run_program({native("close_fds"), host_file}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_EQ(run.out, "host file size=0\n");
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+    EXPECT_EQ(file.stop_reason, "");
+    EXPECT_FALSE(file.sequence_gap);
+    ASSERT_FALSE(file.records.empty());
+    EXPECT_EQ(file.records.back().type, trace::RecordType::TraceEnd);
+    EXPECT_EQ(file.samples().back().current.native_live_bytes, 6000);
+    EXPECT_GT(file.samples().back().current.rss_bytes, 0);
 }
 
 TEST(AgentHooks, ErrnoAndResultsUnchanged) {
