@@ -112,8 +112,12 @@ test('stream route has no finding', () => {
   }
 });
 
-test('stream growth under a quarter of buffered', () => {
+test('stream growth under a quarter of buffered', (t) => {
   const pairs = uploadsWithRequests();
+  for (const { upload, request } of pairs) {
+    t.diagnostic(`${upload.file} ${upload.route}: peak heap growth ${request.peak_growth_bytes.heap} B, ` +
+      `response ${request.response_bytes} B`);
+  }
   for (const file of files.map((file) => path.basename(file))) {
     const buffered = pairs.find((pair) => pair.upload.file === file && pair.upload.route === '/buffered');
     const streamed = pairs.find((pair) => pair.upload.file === file && pair.upload.route === '/stream');
