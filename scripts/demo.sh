@@ -68,6 +68,8 @@ main() {
   session_dir="$BUILD_DIR/demo/routeheap-$(date +%Y%m%d-%H%M%S)"
   mkdir -p "$BUILD_DIR/demo"
   server_log="$BUILD_DIR/demo/server-$(date +%Y%m%d-%H%M%S).log"
+  # Created here, not by the redirection below, so wait_for_port never reads a missing file.
+  : >"$server_log"
 
   # Without job control, bash starts background commands with SIGINT ignored. With it, the
   # recorded server gets its own process group and receives SIGINT from this script only.
