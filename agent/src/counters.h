@@ -60,7 +60,8 @@ void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* res
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
                    bool reset_peaks);
 
-// Resident set size from /proc/self/statm, -1 when it cannot be read.
+// Resident set size from /proc/self/statm, -1 when it cannot be read. A value read
+// less than 1 ms ago is reused.
 int64_t read_rss_bytes();
 
 // In a forked child: the live and committed figures carry over (the child inherits

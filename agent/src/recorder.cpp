@@ -15,12 +15,14 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 // The agent's own malloc, an address inside the agent for the preload check.
@@ -75,10 +77,24 @@ void sleep_until(uint64_t deadline_ns) {
     }
 }
 
+// Takes the writer lock, giving up after about two seconds. An exit path can run in
+// a signal handler on a thread that already holds the lock (inside the fork or exec
+// hook); waiting forever there would hang the host, so the trace then stays without
+// its end, as after kill -9.
+bool lock_writer_for_exit() {
+    const uint64_t deadline = now_ns() + 2000 * kNsPerMs;
+    while (!g_writer_lock.try_lock()) {
+        if (now_ns() > deadline) return false;
+        sched_yield();
+    }
+    return true;
+}
+
 // Ends the trace file: drains the rings and appends ProcessExit (when the process
-// exits) and TraceEnd. Holds the writer lock; the first caller wins.
+// exits) and TraceEnd. The first caller wins.
 void end_trace(bool process_exit, int status) {
-    SpinLockGuard guard(g_writer_lock);
+    if (!lock_writer_for_exit()) return;
+    SpinLockGuard guard(g_writer_lock, std::adopt_lock);
     const int state = g_lifecycle.load();
     if (state != kRecording && state != kStopping) return;
     g_lifecycle.store(kFinished);

@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <mutex>
 
 namespace routeheap::agent {
 
@@ -31,6 +32,8 @@ private:
 class SpinLockGuard {
 public:
     explicit SpinLockGuard(SpinLock& lock) : lock_(lock) { lock_.lock(); }
+    // Takes over a lock the caller already holds.
+    SpinLockGuard(SpinLock& lock, std::adopt_lock_t) : lock_(lock) {}
     ~SpinLockGuard() { lock_.unlock(); }
     SpinLockGuard(const SpinLockGuard&) = delete;
     SpinLockGuard& operator=(const SpinLockGuard&) = delete;
