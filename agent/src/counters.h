@@ -20,13 +20,13 @@ bool counting();
 void set_counting(bool enabled);
 
 // Native heap. A block is counted when a hook allocated it while counting was on
-// and its requested size could be kept; its free then subtracts exactly what its
+// and its requested size could be kept. Its free then subtracts exactly what its
 // allocation added. Blocks from before start-up or from agent work are not counted
 // at either end.
 void count_allocation(const HookScope& scope, void* block, size_t requested);
 void count_free(const HookScope& scope, void* block);  // before the real free
 
-// What a realloc takes from the old block, held until the real call returned.
+// The old block's figures, taken by a realloc and held until the real call returned.
 struct ReallocTicket {
     void* block = nullptr;
     size_t requested = 0;

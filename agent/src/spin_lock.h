@@ -10,8 +10,10 @@
 
 namespace routeheap::agent {
 
-// Thread-safety: any thread may lock it; it is never held across a call out of the
-// agent (no hooked function, loader or stdio call happens while it is held).
+// Thread-safety: any thread may lock it. Holders never call a hooked function, the
+// loader or stdio. The mapping-run lock is held only for table updates. The writer
+// lock also covers the trace writes, and only the fork, exec and exit paths wait
+// for it outside the writer thread.
 class SpinLock {
 public:
     void lock() {
