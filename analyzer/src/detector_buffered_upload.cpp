@@ -23,8 +23,10 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
 
     const auto body = static_cast<double>(request.request_bytes);
     const double growth_ratio = static_cast<double>(request.native_growth_at_body_complete) / body;
+    const double v8_ratio = static_cast<double>(request.v8_growth_at_body_complete) / body;
     const bool processed_after_body =
-        request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns;
+        (request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns) &&
+        v8_ratio < Thresholds::kMaxV8GrowthRatio;
     if (growth_ratio < Thresholds::kMinNativeGrowthRatio || !processed_after_body) return std::nullopt;
 
     const Confidence confidence =
@@ -42,6 +44,8 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
     if (request.overlapping) finding.summary += " (growth shared with overlapping requests)";
     finding.evidence = {
         {"native_growth_at_body_complete_bytes", static_cast<double>(request.native_growth_at_body_complete),
+         EvidenceUnit::Bytes},
+        {"v8_growth_at_body_complete_bytes", static_cast<double>(request.v8_growth_at_body_complete),
          EvidenceUnit::Bytes},
         {"request_bytes", body, EvidenceUnit::Bytes},
         {"growth_to_request_ratio", growth_ratio, EvidenceUnit::Ratio},

@@ -77,7 +77,10 @@ void ProcessModel::measure_growth(Request& request) {
     if (request.body_complete_ns != 0) {
         const auto [body_first, body_last] = window_samples(samples_, baseline, request.body_complete_ns);
         const Maxima at_body = maxima_over(body_first, body_last);
-        if (at_body.any) request.native_growth_at_body_complete = growth_between(at_body.native, baseline->native_live_bytes);
+        if (at_body.any) {
+            request.native_growth_at_body_complete = growth_between(at_body.native, baseline->native_live_bytes);
+            request.v8_growth_at_body_complete = growth_between(at_body.v8, baseline->v8_committed_bytes);
+        }
     }
 }
 

@@ -152,6 +152,17 @@ TEST(BufferedUpload, LowGrowthAfterTheBodyIsNotAFinding) {
     EXPECT_FALSE(has_finding(analysis.requests[0], "buffered-upload"));
 }
 
+TEST(BufferedUpload, ParsingDuringUploadIsNotAFinding) {
+    TraceBuilder builder;
+    ExchangeShape shape = upload_shape(0, 3 * kMiBytes);
+    // Consumed chunks not yet collected, while the parser's rows grew the V8 heap.
+    shape.native_growth_at_body = 6 * kMiBytes;
+    shape.v8_growth_at_body = 9 * kMiBytes;
+    add_exchange(builder, shape);
+    const SessionAnalysis analysis = analyze(builder);
+    EXPECT_FALSE(has_finding(analysis.requests[0], "buffered-upload"));
+}
+
 TEST(BufferedUpload, PartialGrowthIsMediumConfidence) {
     TraceBuilder builder;
     ExchangeShape shape = upload_shape(0, 20 * kMiBytes);

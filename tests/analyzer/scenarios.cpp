@@ -25,7 +25,8 @@ void add_exchange(TraceBuilder& builder, const ExchangeShape& s) {
         }
         MemoryState at_body = s.before;
         at_body.native = s.before.native + s.native_growth_at_body;
-        at_body.rss = s.before.rss + s.native_growth_at_body;
+        at_body.v8 = s.before.v8 + s.v8_growth_at_body;
+        at_body.rss = s.before.rss + s.native_growth_at_body + s.v8_growth_at_body;
         builder.sample(origin + s.body_done_ns, SampleReason::Periodic, 0, at_body);
         memory = at_body;
     }

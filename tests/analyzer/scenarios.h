@@ -30,6 +30,7 @@ struct ExchangeShape {
 
     MemoryState before;                  // counters at the request's first byte
     int64_t native_growth_at_body = 0;   // native peak growth up to the last body byte
+    int64_t v8_growth_at_body = 0;       // V8 committed growth up to the last body byte
     int64_t native_peak_growth = 0;      // native peak growth over the whole request
     int64_t v8_peak_growth = 0;
     int64_t rss_peak_growth = 0;

@@ -50,6 +50,11 @@ struct BufferedUploadThresholds {
     // room for chunks already released; a streaming consumer holds a few 64 KiB reads.
     static constexpr double kMinNativeGrowthRatio = 0.75;
     static constexpr double kClearNativeGrowthRatio = 1.0;
+    // Native growth alone cannot tell held chunks from chunks a streaming parser already
+    // consumed but V8 has not collected yet. A parser that runs during the upload creates
+    // its rows on the V8 heap, so V8 growth of half the body or more by the time the
+    // body completes means processing began before the whole body was read.
+    static constexpr double kMaxV8GrowthRatio = 0.5;
 };
 
 class BufferedResponseDetector final : public Detector {

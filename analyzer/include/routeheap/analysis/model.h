@@ -66,6 +66,7 @@ struct Request {
     bool growth_measured = false;  // false when no sample precedes the request
     PeakGrowth growth;
     int64_t native_growth_at_body_complete = 0;  // native peak up to the body's last byte, minus start
+    int64_t v8_growth_at_body_complete = 0;      // V8 committed peak up to the body's last byte, minus start
     bool overlapping = false;  // another request of the same process was open at the same time
 
     std::vector<Finding> findings;
