@@ -91,12 +91,13 @@ enum class RecordType : uint16_t {
     ProcessExit = 12,
     AgentLog = 13,
     TraceEnd = 14,
-    // Reserved for allocation stacks and module maps; no version-1 writer emits them.
+    // Allocation stacks and module maps. Readers that predate them skip them by size.
     Allocation = 32,
     Free = 33,
     StackDefinition = 34,
     ModuleLoad = 35,
     ModuleUnload = 36,
+    SamplingConfig = 37,
 };
 
 // Memory counters at one instant. Every native figure counts what callers asked
@@ -325,6 +326,93 @@ struct TraceEnd {
 static_assert(sizeof(TraceEnd) == 24);
 
 // On-disk structs must have no padding, so every byte written is defined.
+// How allocations were chosen for stacks; written once at the start of each trace,
+// before any Allocation. An allocation of `size` bytes is sampled with probability
+// 1 - exp(-size / mean_interval_bytes) (a Poisson process over allocated bytes), so a
+// reader weights it by the inverse of that; allocations of at least
+// `always_threshold_bytes` are always recorded and weigh 1. A mean of 1 records all.
+struct SamplingConfig {
+    RecordHeader header;
+    uint32_t max_frames;
+    uint64_t mean_interval_bytes;
+    uint64_t always_threshold_bytes;
+};
+static_assert(sizeof(SamplingConfig) == 24);
+
+// Allocation kinds.
+enum class AllocationKind : uint16_t {
+    Malloc = 0,
+    Calloc = 1,
+    Realloc = 2,
+    AlignedAlloc = 3,  // posix_memalign, aligned_alloc, memalign, valloc, pvalloc
+    OperatorNew = 4,
+    OperatorNewArray = 5,
+    V8Commit = 6,      // anonymous range made read-write by mmap or mprotect
+};
+
+inline constexpr uint16_t kAllocationAlways = 1u << 0;  // at or above always_threshold_bytes
+
+// One sampled allocation. `stack_id` refers to a StackDefinition of the same trace,
+// which may come later in the file (records of different threads are not ordered).
+struct Allocation {
+    RecordHeader header;
+    uint16_t kind;   // AllocationKind
+    uint16_t flags;  // kAllocationAlways
+    uint64_t time_ns;
+    uint64_t address;
+    uint64_t size;      // bytes requested
+    uint64_t stack_id;
+    uint32_t thread_id; // kernel tid
+    uint32_t reserved;
+};
+static_assert(sizeof(Allocation) == 48);
+
+// The release of a block recorded by an Allocation record (frees of unsampled blocks
+// are not written). For V8Commit ranges, `size` is the number of bytes released,
+// which may be part of the range; for heap blocks it is 0.
+struct Free {
+    RecordHeader header;
+    uint32_t thread_id;
+    uint64_t time_ns;
+    uint64_t address;
+    uint64_t size;
+};
+static_assert(sizeof(Free) == 32);
+
+// A call stack, written once per distinct stack before or after its first use.
+// Followed by `frame_count` uint64_t return addresses, innermost first; frame 0 is
+// the code that called the allocation function.
+struct StackDefinition {
+    RecordHeader header;
+    uint32_t frame_count;
+    uint64_t stack_id;  // unique within the trace, never 0
+};
+static_assert(sizeof(StackDefinition) == 16);
+
+// A loaded ELF object: the executable, a shared library at start-up, or one loaded
+// later with dlopen. Followed by `build_id_length` bytes of the GNU build-id and
+// `path_length` bytes of the path. [start, end) spans its PT_LOAD segments in memory;
+// `load_bias` is the difference between runtime and ELF virtual addresses.
+struct ModuleLoad {
+    RecordHeader header;
+    uint16_t path_length;
+    uint16_t build_id_length;
+    uint64_t time_ns;
+    uint64_t load_bias;
+    uint64_t start;
+    uint64_t end;
+};
+static_assert(sizeof(ModuleLoad) == 40);
+
+// A module unloaded with dlclose; identifies it by the load bias of its ModuleLoad.
+struct ModuleUnload {
+    RecordHeader header;
+    uint32_t reserved;
+    uint64_t time_ns;
+    uint64_t load_bias;
+};
+static_assert(sizeof(ModuleUnload) == 24);
+
 template <typename Record>
 constexpr bool kIsRecord = std::has_unique_object_representations_v<Record> &&
                            std::is_standard_layout_v<Record> && offsetof(Record, header) == 0;
@@ -333,7 +421,9 @@ static_assert(kIsRecord<CounterSample> && kIsRecord<ConnectionOpen> && kIsRecord
               kIsRecord<RequestBody> && kIsRecord<ResponseHead> && kIsRecord<ResponseWrite> &&
               kIsRecord<RequestEnd> && kIsRecord<ConnectionClose> && kIsRecord<FramingStopped> &&
               kIsRecord<ProcessFork> && kIsRecord<ProcessExec> && kIsRecord<ProcessExit> &&
-              kIsRecord<AgentLog> && kIsRecord<TraceEnd>);
+              kIsRecord<AgentLog> && kIsRecord<TraceEnd> && kIsRecord<SamplingConfig> &&
+              kIsRecord<Allocation> && kIsRecord<Free> && kIsRecord<StackDefinition> &&
+              kIsRecord<ModuleLoad> && kIsRecord<ModuleUnload>);
 static_assert(std::has_unique_object_representations_v<FileHeader> &&
               std::has_unique_object_representations_v<BlockHeader>);
 
