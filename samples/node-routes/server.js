@@ -41,9 +41,8 @@ function sendJson(res, status, value, extraHeaders = {}) {
 // (its status line is gone, so the only honest signal left is an incomplete body).
 function sendError(req, res, err) {
   const status = err.status || 500;
-  if (status >= 500) {
-    console.error(`${req.method} ${req.url}: ${err.stack || err}`);
-  }
+  const detail = status >= 500 ? err.stack || String(err) : err.message;
+  console.error(`${req.method} ${req.url}: ${status} ${detail}`);
   if (res.headersSent || res.destroyed) {
     res.destroy(err);
     return;
