@@ -100,7 +100,7 @@ function handleBuffered(req, res) {
   });
 }
 
-// POST /collect parses the upload as a stream, which is the fix most articles show, but pushes
+// POST /collect parses the upload as a stream, which is the fix most articles show. But it pushes
 // every row into an array and responds with one JSON.stringify at the end, so the rows and the
 // whole JSON text are still in memory at once. Expected verdict: buffered-response.
 function handleCollect(req, res) {
