@@ -3,6 +3,7 @@
 #include <routeheap/analysis/analysis.h>
 #include <routeheap/analysis/detectors.h>
 #include <routeheap/analysis/report.h>
+#include <routeheap/analysis/site_builder.h>
 
 #include <algorithm>
 #include <limits>
@@ -17,13 +18,71 @@ std::string process_label(const TraceHeader& header) {
     return label;
 }
 
-ProcessReport analyze_trace(const std::filesystem::path& path, std::vector<Request>& requests) {
+// Passes each record to the request model and the allocation model.
+class BothModels : public TraceSink {
+public:
+    BothModels(ProcessModel& requests, StackModel& stacks) : requests_(requests), stacks_(stacks) {}
+    void on_event(const TraceEvent& event) override {
+        requests_.on_event(event);
+        stacks_.on_event(event);
+    }
+
+private:
+    ProcessModel& requests_;
+    StackModel& stacks_;
+};
+
+// The perf map `record` copied beside the trace for this pid, if any.
+std::filesystem::path find_perf_map(const std::filesystem::path& trace, ProcessId pid) {
+    const auto candidate = trace.parent_path() / ("perf-" + std::to_string(pid.value) + ".map");
+    std::error_code error;
+    return std::filesystem::is_regular_file(candidate, error) ? candidate : std::filesystem::path();
+}
+
+// Fills each request's allocation profile from the sampled stacks of its process.
+void add_allocation_sites(const StackModel& stacks, Symbolizer& symbolizer, ProcessReport& report,
+                          std::vector<Request>& requests) {
+    report.sampled_allocations = stacks.allocation_count();
+    if (stacks.has_sampling_config()) report.sampling = stacks.sampling();
+    if (stacks.allocation_count() == 0) return;
+    for (const std::string& warning : stacks.warnings()) {
+        report.warnings.push_back(report.trace.filename().string() + ": " + warning);
+    }
+
+    std::optional<PerfMap> perf_map;
+    report.perf_map = find_perf_map(report.trace, report.pid);
+    if (report.perf_map.empty()) {
+        report.warnings.push_back("pid " + std::to_string(report.pid.value) + ": no perf-" +
+                                  std::to_string(report.pid.value) +
+                                  ".map in the session folder, so JS frames show as [jit 0x...]");
+    } else {
+        try {
+            perf_map = PerfMap::read(report.perf_map);
+            if (perf_map->malformed_lines() > 0) {
+                report.warnings.push_back(report.perf_map.filename().string() + ": skipped " +
+                                          count_of(perf_map->malformed_lines(), "line", "lines") +
+                                          " that are not START SIZE NAME (a truncated map?)");
+            }
+        } catch (const std::runtime_error& error) {
+            report.warnings.push_back(std::string(error.what()) + ", so JS frames show as [jit 0x...]");
+        }
+    }
+
+    SiteBuilder sites(stacks, symbolizer, perf_map ? &*perf_map : nullptr);
+    for (Request& request : requests) request.allocations = sites.profile(request.start_ns, request.end_ns);
+}
+
+ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbolizer,
+                            std::vector<Request>& requests) {
     TraceReader reader(path);
     reader.load_header(true);
     ProcessModel model(*reader.header());
-    reader.read_available(model, true);
+    StackModel stacks;
+    BothModels both(model, stacks);
+    reader.read_available(both, true);
 
     std::vector<Request> taken = model.take_finished(true);
+    stacks.finish();
     const ReadSummary& read = reader.summary();
 
     ProcessReport report;
@@ -60,14 +119,39 @@ ProcessReport analyze_trace(const std::filesystem::path& path, std::vector<Reque
                                   " had not ended when the trace stopped");
     }
 
+    add_allocation_sites(stacks, symbolizer, report, taken);
     for (Request& request : taken) requests.push_back(std::move(request));
     return report;
+}
+
+// Session-wide symbolization warnings: modules that could not be read, and how many
+// frames show as addresses.
+void add_symbolizer_warnings(const Symbolizer& symbolizer, std::vector<std::string>& warnings) {
+    const SymbolizerCounts& counts = symbolizer.counts();
+    for (const std::string& module : counts.unreadable_modules) {
+        warnings.push_back("cannot read " + module + "; its frames show as module+offset");
+    }
+    if (counts.unknown_frames > 0) {
+        warnings.push_back(std::to_string(counts.unknown_frames) + " of " + count_of(counts.frames, "frame", "frames") +
+                           " could not be symbolized and show as [jit 0x...] or module+offset");
+    }
+}
+
+std::filesystem::path working_folder(const std::optional<nlohmann::json>& metadata) {
+    if (!metadata || !metadata->contains("working_folder") || !(*metadata)["working_folder"].is_string()) return {};
+    return (*metadata)["working_folder"].get<std::string>();
 }
 
 }  // namespace
 
 void finish_analysis(SessionAnalysis& analysis) {
-    for (Request& request : analysis.requests) detect(request);
+    for (Request& request : analysis.requests) {
+        detect(request);
+        const auto& sites = request.allocations.sites;
+        for (Finding& finding : request.findings) {
+            finding.sites.assign(sites.begin(), sites.begin() + static_cast<std::ptrdiff_t>(std::min(kTopSites, sites.size())));
+        }
+    }
     std::stable_sort(analysis.requests.begin(), analysis.requests.end(),
                      [](const Request& a, const Request& b) { return a.start_ns < b.start_ns; });
     analysis.routes = summarize_routes(analysis.requests);
@@ -79,10 +163,11 @@ SessionAnalysis analyze_session(const Session& session) {
     analysis.metadata = session.metadata;
     analysis.warnings = session.warnings;
 
+    Symbolizer symbolizer(working_folder(session.metadata));
     std::vector<std::string> unreadable;
     for (const auto& trace : session.traces) {
         try {
-            analysis.processes.push_back(analyze_trace(trace, analysis.requests));
+            analysis.processes.push_back(analyze_trace(trace, symbolizer, analysis.requests));
         } catch (const TraceError& error) {
             unreadable.push_back(error.what());
         }
@@ -95,6 +180,7 @@ SessionAnalysis analyze_session(const Session& session) {
         analysis.origin_ns = std::min(analysis.origin_ns, process.start_monotonic_ns);
         analysis.warnings.insert(analysis.warnings.end(), process.warnings.begin(), process.warnings.end());
     }
+    add_symbolizer_warnings(symbolizer, analysis.warnings);
 
     finish_analysis(analysis);
     return analysis;

@@ -75,8 +75,12 @@ void ProcessModel::on_event(const TraceEvent& event) {
                 see_time(record.time_ns);
                 exited_ = true;
                 exit_status_ = record.status;
-            } else if constexpr (std::is_same_v<Record, ProcessExecEvent>) {
+            } else if constexpr (std::is_same_v<Record, ProcessExecEvent> ||
+                                 std::is_same_v<Record, ModuleLoadEvent>) {
                 see_time(record.record.time_ns);
+            } else if constexpr (std::is_same_v<Record, trace::SamplingConfig> ||
+                                 std::is_same_v<Record, StackDefinitionEvent>) {
+                // Untimed: they describe the allocation records, which StackModel reads.
             } else {
                 see_time(record.time_ns);
             }

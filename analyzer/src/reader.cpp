@@ -64,6 +64,27 @@ bool decode_event(const trace::RecordHeader& header, const uint8_t* bytes, Trace
         case RecordType::ProcessFork: return copy_record(header, bytes, event.emplace<trace::ProcessFork>());
         case RecordType::ProcessExit: return copy_record(header, bytes, event.emplace<trace::ProcessExit>());
         case RecordType::TraceEnd: return copy_record(header, bytes, event.emplace<trace::TraceEnd>());
+        case RecordType::SamplingConfig: return copy_record(header, bytes, event.emplace<trace::SamplingConfig>());
+        case RecordType::Allocation: return copy_record(header, bytes, event.emplace<trace::Allocation>());
+        case RecordType::Free: return copy_record(header, bytes, event.emplace<trace::Free>());
+        case RecordType::ModuleUnload: return copy_record(header, bytes, event.emplace<trace::ModuleUnload>());
+        case RecordType::StackDefinition: {
+            auto& stack = event.emplace<StackDefinitionEvent>();
+            if (!copy_record(header, bytes, stack.record)) return false;
+            const size_t frames_bytes = size_t{stack.record.frame_count} * sizeof(uint64_t);
+            if (sizeof(stack.record) + frames_bytes > header.size) return false;
+            stack.frames.resize(stack.record.frame_count);
+            std::memcpy(stack.frames.data(), bytes + sizeof(stack.record), frames_bytes);
+            return true;
+        }
+        case RecordType::ModuleLoad: {
+            auto& module = event.emplace<ModuleLoadEvent>();
+            constexpr size_t fixed = sizeof(trace::ModuleLoad);
+            return copy_record(header, bytes, module.record) &&
+                   copy_text(header, bytes, fixed, module.record.build_id_length, module.build_id) &&
+                   copy_text(header, bytes, fixed + module.record.build_id_length, module.record.path_length,
+                             module.path);
+        }
         case RecordType::RequestHead: {
             auto& head = event.emplace<RequestHeadEvent>();
             constexpr size_t fixed = sizeof(trace::RequestHead);
@@ -91,8 +112,12 @@ bool decode_event(const trace::RecordHeader& header, const uint8_t* bytes, Trace
 }
 
 bool is_known_type(uint16_t type) {
-    return type >= static_cast<uint16_t>(trace::RecordType::CounterSample) &&
-           type <= static_cast<uint16_t>(trace::RecordType::TraceEnd);
+    using trace::RecordType;
+    const bool request_records = type >= static_cast<uint16_t>(RecordType::CounterSample) &&
+                                 type <= static_cast<uint16_t>(RecordType::TraceEnd);
+    const bool stack_records = type >= static_cast<uint16_t>(RecordType::Allocation) &&
+                               type <= static_cast<uint16_t>(RecordType::SamplingConfig);
+    return request_records || stack_records;
 }
 
 }  // namespace

@@ -262,7 +262,7 @@ TEST(Reader, UnknownRecordTypesAreSkipped) {
         uint32_t payload[5];
     } future{};
     builder.append(900, &future, sizeof(future), "extra text");
-    builder.append(static_cast<uint16_t>(trace::RecordType::Allocation), &future, sizeof(future));
+    builder.append(static_cast<uint16_t>(trace::RecordType::SamplingConfig) + 1, &future, sizeof(future));
     builder.sample(builder.start_ns() + 2, trace::SampleReason::Periodic, 0, MemoryState{4, 5, 6});
     builder.trace_end(builder.start_ns() + 3);
     const auto path = builder.write(folder / "1.rhtrace");

@@ -182,6 +182,63 @@ void TraceBuilder::trace_end(uint64_t time_ns, uint64_t dropped) {
     add(*this, trace::RecordType::TraceEnd, record);
 }
 
+void TraceBuilder::sampling_config(uint64_t mean_interval_bytes, uint64_t always_threshold_bytes, uint32_t max_frames) {
+    trace::SamplingConfig record{};
+    record.max_frames = max_frames;
+    record.mean_interval_bytes = mean_interval_bytes;
+    record.always_threshold_bytes = always_threshold_bytes;
+    add(*this, trace::RecordType::SamplingConfig, record);
+}
+
+void TraceBuilder::allocation(uint64_t time_ns, uint64_t address, uint64_t size, uint64_t stack_id, uint16_t flags,
+                              trace::AllocationKind kind, uint32_t thread_id) {
+    trace::Allocation record{};
+    record.kind = static_cast<uint16_t>(kind);
+    record.flags = flags;
+    record.time_ns = time_ns;
+    record.address = address;
+    record.size = size;
+    record.stack_id = stack_id;
+    record.thread_id = thread_id;
+    add(*this, trace::RecordType::Allocation, record);
+}
+
+void TraceBuilder::free(uint64_t time_ns, uint64_t address, uint64_t size, uint32_t thread_id) {
+    trace::Free record{};
+    record.thread_id = thread_id;
+    record.time_ns = time_ns;
+    record.address = address;
+    record.size = size;
+    add(*this, trace::RecordType::Free, record);
+}
+
+void TraceBuilder::stack_definition(uint64_t stack_id, const std::vector<uint64_t>& frames) {
+    trace::StackDefinition record{};
+    record.frame_count = static_cast<uint32_t>(frames.size());
+    record.stack_id = stack_id;
+    const std::string_view addresses(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint64_t));
+    add(*this, trace::RecordType::StackDefinition, record, addresses);
+}
+
+void TraceBuilder::module_load(uint64_t time_ns, std::string_view path, uint64_t load_bias, uint64_t start,
+                               uint64_t end, std::string_view build_id) {
+    trace::ModuleLoad record{};
+    record.path_length = static_cast<uint16_t>(path.size());
+    record.build_id_length = static_cast<uint16_t>(build_id.size());
+    record.time_ns = time_ns;
+    record.load_bias = load_bias;
+    record.start = start;
+    record.end = end;
+    add(*this, trace::RecordType::ModuleLoad, record, std::string(build_id) + std::string(path));
+}
+
+void TraceBuilder::module_unload(uint64_t time_ns, uint64_t load_bias) {
+    trace::ModuleUnload record{};
+    record.time_ns = time_ns;
+    record.load_bias = load_bias;
+    add(*this, trace::RecordType::ModuleUnload, record);
+}
+
 void TraceBuilder::end_block() {
     if (pending_records_ == 0) return;
     std::vector<uint8_t> out(trace::BlockEncoder::max_encoded_size(pending_.size()));

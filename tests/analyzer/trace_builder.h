@@ -44,6 +44,15 @@ public:
     void agent_log(uint64_t time_ns, std::string_view text, bool disabled);
     void trace_end(uint64_t time_ns, uint64_t dropped = 0);
 
+    void sampling_config(uint64_t mean_interval_bytes, uint64_t always_threshold_bytes, uint32_t max_frames = 64);
+    void allocation(uint64_t time_ns, uint64_t address, uint64_t size, uint64_t stack_id, uint16_t flags = 0,
+                    trace::AllocationKind kind = trace::AllocationKind::Malloc, uint32_t thread_id = 1);
+    void free(uint64_t time_ns, uint64_t address, uint64_t size = 0, uint32_t thread_id = 1);
+    void stack_definition(uint64_t stack_id, const std::vector<uint64_t>& frames);
+    void module_load(uint64_t time_ns, std::string_view path, uint64_t load_bias, uint64_t start, uint64_t end,
+                     std::string_view build_id = {});
+    void module_unload(uint64_t time_ns, uint64_t load_bias);
+
     // Appends any record; `fixed` is the record struct including its RecordHeader,
     // whose type and size are filled in here.
     void append(uint16_t type, const void* fixed, size_t fixed_size, std::string_view text = {});

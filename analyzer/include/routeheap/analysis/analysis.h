@@ -6,9 +6,11 @@
 #include <routeheap/analysis/reader.h>
 #include <routeheap/analysis/routes.h>
 #include <routeheap/analysis/session.h>
+#include <routeheap/analysis/stacks.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ struct ProcessReport {
     bool exited = false;
     int32_t exit_status = 0;
     uint32_t requests = 0;
+    uint64_t sampled_allocations = 0;  // Allocation records with a stack
+    std::optional<SamplingParameters> sampling;  // from the trace's SamplingConfig
+    std::filesystem::path perf_map;    // empty when the process left none
     ReadSummary read;
     std::vector<std::string> warnings;
 };

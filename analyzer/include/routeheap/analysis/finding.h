@@ -1,6 +1,8 @@
 // A detector's verdict on one request: its kind, confidence, evidence and fix.
 #pragma once
 
+#include <routeheap/analysis/sites.h>
+
 #include <string>
 #include <vector>
 
@@ -24,6 +26,8 @@ struct Finding {
     std::string summary;  // one line: what was seen
     std::vector<EvidenceItem> evidence;
     std::string fix;      // what to change in the Node code
+    // The request's top allocation sites at its peak, filled in after detection.
+    std::vector<AllocationSite> sites;
 
     const EvidenceItem* find(const std::string& name) const {
         for (const auto& item : evidence) {

@@ -5,6 +5,7 @@
 #include <routeheap/analysis/finding.h>
 #include <routeheap/analysis/ids.h>
 #include <routeheap/analysis/reader.h>
+#include <routeheap/analysis/sites.h>
 
 #include <cstdint>
 #include <map>
@@ -70,6 +71,7 @@ struct Request {
     bool overlapping = false;  // another request of the same process was open at the same time
 
     std::vector<Finding> findings;
+    AllocationProfile allocations;  // empty unless the process recorded allocation stacks
 
     double duration_ms() const { return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) / 1e6 : 0.0; }
 };

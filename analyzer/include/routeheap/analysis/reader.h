@@ -53,12 +53,22 @@ struct AgentLogEvent {
     trace::AgentLog record;
     std::string text;
 };
+struct StackDefinitionEvent {
+    trace::StackDefinition record;
+    std::vector<uint64_t> frames;  // return addresses, innermost first
+};
+struct ModuleLoadEvent {
+    trace::ModuleLoad record;
+    std::string build_id;  // raw bytes of the GNU build-id, empty when the agent found none
+    std::string path;
+};
 
 using TraceEvent =
     std::variant<trace::CounterSample, trace::ConnectionOpen, RequestHeadEvent, trace::RequestBody,
                  trace::ResponseHead, trace::ResponseWrite, trace::RequestEnd, trace::ConnectionClose,
                  FramingStoppedEvent, trace::ProcessFork, ProcessExecEvent, trace::ProcessExit,
-                 AgentLogEvent, trace::TraceEnd>;
+                 AgentLogEvent, trace::TraceEnd, trace::SamplingConfig, trace::Allocation, trace::Free,
+                 StackDefinitionEvent, ModuleLoadEvent, trace::ModuleUnload>;
 
 // Receives decoded records in file order (which is not time order: the agent drains
 // per-thread buffers, so consumers sort by time where it matters).
