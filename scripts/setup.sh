@@ -62,11 +62,13 @@ check_node() {
 }
 
 # npm ci deletes node_modules and reinstalls from the lock, so it runs only when the lock file
-# differs from the one recorded in node_modules by the previous run.
+# differs from the one recorded in node_modules by the previous run. Argument: the package folder
+# (default: the sample server's).
 install_node_modules() {
-  local lock="$SAMPLE_DIR/package-lock.json"
-  local stamp="$SAMPLE_DIR/node_modules/.routeheap-lock.sha256"
-  [[ -f "$lock" ]] || fail "missing $lock: restore it with git checkout -- samples/node-routes/package-lock.json"
+  local package_dir="${1:-$SAMPLE_DIR}"
+  local lock="$package_dir/package-lock.json"
+  local stamp="$package_dir/node_modules/.routeheap-lock.sha256"
+  [[ -f "$lock" ]] || fail "missing $lock: restore it with git checkout -- ${lock#"$REPO_DIR"/}"
 
   local lock_sum
   lock_sum="$(sha256sum "$lock" | cut -d' ' -f1)"
@@ -75,8 +77,8 @@ install_node_modules() {
     return
   fi
 
-  log "npm ci in samples/node-routes"
-  (cd "$SAMPLE_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+  log "npm ci in ${package_dir#"$REPO_DIR"/}"
+  (cd "$package_dir" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
   printf '%s\n' "$lock_sum" >"$stamp"
 }
 
@@ -136,6 +138,7 @@ main() {
   install_packages
   check_node
   install_node_modules
+  install_node_modules "$REPO_DIR/samples/stream-processor"  # csv-spectrum for the csv2json tests
   prepare_asn_data
   check_oui_data
   if ((build)); then

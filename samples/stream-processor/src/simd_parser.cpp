@@ -1,0 +1,128 @@
+// Stage 2 of the SIMD tokenizer: walks the structural index record by record and writes fields,
+// copying clean ones and escaping the rest, and hands unusual records to the scalar tokenizer.
+#include "simd_parser.h"
+
+#include <cstring>
+
+#include "structural_index.h"
+
+namespace csv2json::detail {
+
+SimdParser::SimdParser(char delimiter, Engine engine) : delimiter_(delimiter), engine_(engine) {}
+
+void SimdParser::reserve(std::size_t size) {
+  if (size <= capacity_) {
+    return;
+  }
+  // Not zero-filled: only the entries stage 1 writes are touched.
+  structurals_.reset(new std::uint32_t[size]);
+  dirty_.reset(new std::uint64_t[size / 64 + 1]);
+  capacity_ = size;
+}
+
+bool SimdParser::dirty_between(std::size_t start, std::size_t end) const {
+  if (start >= end) {
+    return false;
+  }
+  const std::size_t first = start / 64;
+  const std::size_t last = (end - 1) / 64;
+  const std::uint64_t head = ~std::uint64_t{0} << (start % 64);
+  const std::uint64_t tail = ~std::uint64_t{0} >> (63 - (end - 1) % 64);
+  if (first == last) {
+    return (dirty_[first] & head & tail) != 0;
+  }
+  if ((dirty_[first] & head) != 0) {
+    return true;
+  }
+  for (std::size_t block = first + 1; block < last; ++block) {
+    if (dirty_[block] != 0) {
+      return true;
+    }
+  }
+  return (dirty_[last] & tail) != 0;
+}
+
+// Writes the field data[start, end) (its CR before LF already cut). Returns false when the field
+// is not well-formed RFC 4180, so the scalar tokenizer must decide.
+bool SimdParser::write_field(const char* data, std::size_t start, std::size_t end,
+                             RecordWriter& writer) const {
+  if (!dirty_between(start, end)) {
+    writer.field_clean(data + start, end - start, false);
+    return true;
+  }
+
+  const std::string_view text(data + start, end - start);
+  if (data[start] != '"') {
+    if (text.find('"') != std::string_view::npos) {
+      return false;  // a stray quote: an error, or text under --relaxed
+    }
+    writer.field(text, false);
+    return true;
+  }
+
+  if (text.size() < 2 || text.back() != '"') {
+    return false;  // text after the closing quote
+  }
+  const std::string_view inner = text.substr(1, text.size() - 2);
+  if (!dirty_between(start + 1, end - 1)) {
+    writer.field_clean(inner.data(), inner.size(), true);
+    return true;
+  }
+  for (std::size_t quote = inner.find('"'); quote != std::string_view::npos;
+       quote = inner.find('"', quote + 2)) {
+    if (quote + 1 >= inner.size() || inner[quote + 1] != '"') {
+      return false;  // a lone quote inside: the quoted part ended early
+    }
+  }
+  writer.field(inner, true);
+  return true;
+}
+
+std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& writer,
+                              bool& handed_back) {
+  handed_back = false;
+  reserve(size);
+  const std::size_t count = engine_ == Engine::avx2
+                                ? build_index_avx2(data, size, delimiter_, structurals_.get(), dirty_.get())
+                                : build_index_sse2(data, size, delimiter_, structurals_.get(), dirty_.get());
+  const std::uint32_t* structurals = structurals_.get();
+  const std::size_t columns = writer.column_count();
+
+  std::size_t record_start = 0;
+  std::size_t next = 0;
+  while (next < count) {
+    writer.begin_record();
+    std::size_t field_start = record_start;
+    for (;;) {
+      if (next == count) {
+        writer.rollback_record();  // the last record continues in the next chunk
+        return record_start;
+      }
+      const std::size_t position = structurals[next++];
+      const bool newline = data[position] == '\n';
+      std::size_t end = position;
+      if (newline && end > field_start && data[end - 1] == '\r') {
+        --end;
+      }
+
+      const std::size_t field = writer.field_index();
+      const bool blank_line = newline && field == 0 && end == field_start;
+      const bool count_mismatch = field >= columns || (newline && field + 1 != columns);
+      if (blank_line || count_mismatch || !write_field(data, field_start, end, writer)) {
+        writer.rollback_record();
+        handed_back = true;
+        return record_start;
+      }
+
+      field_start = position + 1;
+      if (newline) {
+        writer.end_record_clean();
+        record_start = field_start;
+        break;
+      }
+    }
+  }
+  return record_start;
+}
+
+}  // namespace csv2json::detail

@@ -1,0 +1,37 @@
+// The fast tokenizer: a SIMD structural index (stage 1), then a walk over it that writes each
+// well-formed record (stage 2). Anything unusual goes back to the scalar tokenizer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "csv2json/converter.h"
+#include "record_writer.h"
+
+namespace csv2json::detail {
+
+class SimdParser {
+ public:
+  // `engine` is Engine::sse2 or Engine::avx2, and the CPU must support it.
+  SimdParser(char delimiter, Engine engine);
+
+  // Converts whole records from data[0, size), which starts at a record boundary, and returns the
+  // bytes consumed. Sets `handed_back` when it stopped at a record it leaves to the scalar
+  // tokenizer: a blank line, a field-count mismatch, a stray quote or any other error. Without
+  // it, the rest is an incomplete record. The header must be known (writer.columns_known()).
+  std::size_t parse(const char* data, std::size_t size, RecordWriter& writer, bool& handed_back);
+
+ private:
+  void reserve(std::size_t size);
+  bool write_field(const char* data, std::size_t start, std::size_t end, RecordWriter& writer) const;
+  bool dirty_between(std::size_t start, std::size_t end) const;
+
+  char delimiter_;
+  Engine engine_;
+  std::unique_ptr<std::uint32_t[]> structurals_;
+  std::unique_ptr<std::uint64_t[]> dirty_;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace csv2json::detail

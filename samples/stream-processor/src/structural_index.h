@@ -1,0 +1,72 @@
+// The first stage of the SIMD tokenizer: one pass over 64-byte blocks that lists the offsets of
+// unquoted delimiters and newlines, and marks the bytes that need more than a copy.
+// NOTE: this header is included by translation units compiled for AVX2, so it must not include
+// standard headers whose inline functions the linker could share with the baseline build.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace csv2json::detail {
+
+struct BlockMasks {
+  std::uint64_t quote;
+  std::uint64_t delimiter;
+  std::uint64_t newline;
+  std::uint64_t special;  // bytes below 0x20 or above 0x7F, and backslash
+};
+
+// Returns the offsets of unquoted delimiters and LFs of data[0, size) in `structurals` (room for
+// `size` entries) and the count. dirty[i] marks, in block i, quotes and the bytes JSON escaping or
+// UTF-8 checking must see. Quote state starts outside quotes: data starts at a record boundary.
+std::size_t build_index_sse2(const char* data, std::size_t size, char delimiter,
+                             std::uint32_t* structurals, std::uint64_t* dirty);
+std::size_t build_index_avx2(const char* data, std::size_t size, char delimiter,
+                             std::uint32_t* structurals, std::uint64_t* dirty);
+
+// The loop both builds share. Classifier::classify(block) returns the BlockMasks of 64 bytes.
+template <class Classifier>
+inline std::size_t build_index(const char* data, std::size_t size, char delimiter,
+                               std::uint32_t* structurals, std::uint64_t* dirty) {
+  const Classifier classifier(delimiter);
+  std::uint64_t inside_quotes = 0;  // all ones while the previous block ended inside quotes
+  std::size_t count = 0;
+  const std::size_t full_blocks = size / 64;
+
+  for (std::size_t block = 0; block * 64 < size; ++block) {
+    const std::size_t base = block * 64;
+    const char* bytes = data + base;
+    alignas(64) char tail[64];
+    std::uint64_t valid = ~std::uint64_t{0};
+    if (block == full_blocks) {
+      const std::size_t rest = size - base;
+      __builtin_memcpy(tail, bytes, rest);
+      __builtin_memset(tail + rest, 0, 64 - rest);
+      bytes = tail;
+      valid = (std::uint64_t{1} << rest) - 1;
+    }
+
+    const BlockMasks masks = classifier.classify(bytes);
+
+    // Prefix XOR: bit i is the parity of the quotes at offsets <= i, so it is set inside quotes.
+    std::uint64_t quoted = masks.quote;
+    quoted ^= quoted << 1;
+    quoted ^= quoted << 2;
+    quoted ^= quoted << 4;
+    quoted ^= quoted << 8;
+    quoted ^= quoted << 16;
+    quoted ^= quoted << 32;
+    quoted ^= inside_quotes;
+    inside_quotes = static_cast<std::uint64_t>(static_cast<std::int64_t>(quoted) >> 63);
+
+    dirty[block] = masks.quote | masks.special;
+    std::uint64_t structural = (masks.delimiter | masks.newline) & ~quoted & valid;
+    while (structural != 0) {
+      structurals[count++] = static_cast<std::uint32_t>(base + __builtin_ctzll(structural));
+      structural &= structural - 1;
+    }
+  }
+  return count;
+}
+
+}  // namespace csv2json::detail
