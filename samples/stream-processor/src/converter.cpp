@@ -110,9 +110,9 @@ class Parser {
     }
     if (simd_ && writer.columns_known() && !writer.failed()) {
       bool handed_back = false;
-      const std::size_t consumed = simd_->parse(data + position, size - position, writer, handed_back);
-      count_lines(data + position, consumed);
-      position += consumed;
+      std::uint64_t lines = 0;
+      position += simd_->parse(data + position, size - position, writer, handed_back, lines);
+      line_ += lines;
     }
     // The scalar tokenizer takes the rest: after a handed-back record, the rest of this piece, so
     // input full of unusual records costs one scalar pass rather than a rebuilt index per record.
@@ -160,7 +160,8 @@ void Converter::reserve_input(std::size_t capacity) {
     return;
   }
   capacity = std::max(capacity, input_capacity_ * 2);
-  std::unique_ptr<char[]> input(new char[capacity]);
+  // The SIMD tokenizer may read detail::copy_slack bytes past the end of the data.
+  std::unique_ptr<char[]> input(new char[capacity + detail::copy_slack]);
   if (input_size_ != 0) {
     std::memcpy(input.get(), input_.get(), input_size_);
   }

@@ -56,6 +56,7 @@ void RecordWriter::set_columns(const std::vector<std::string>& names) {
     keys_.append("\":");
   }
   key_offsets_.push_back(keys_.size());
+  keys_.append(copy_slack, ' ');
   expected_fields_ = names.size();
   columns_known_ = true;
 }
@@ -151,6 +152,7 @@ bool RecordWriter::end_record(std::uint64_t line) {
     for (std::size_t i = 0; i <= fields; ++i) {
       key_offsets_.push_back(std::min(i, keys_.size()));
     }
+    keys_.append(copy_slack, ' ');
   }
   end_record_clean();
   return true;

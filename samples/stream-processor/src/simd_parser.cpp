@@ -2,6 +2,7 @@
 // copying clean ones and escaping the rest, and hands unusual records to the scalar tokenizer.
 #include "simd_parser.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "structural_index.h"
@@ -20,17 +21,8 @@ void SimdParser::reserve(std::size_t size) {
   capacity_ = size;
 }
 
-bool SimdParser::dirty_between(std::size_t start, std::size_t end) const {
-  if (start >= end) {
-    return false;
-  }
-  const std::size_t first = start / 64;
-  const std::size_t last = (end - 1) / 64;
-  const std::uint64_t head = ~std::uint64_t{0} << (start % 64);
-  const std::uint64_t tail = ~std::uint64_t{0} >> (63 - (end - 1) % 64);
-  if (first == last) {
-    return (dirty_[first] & head & tail) != 0;
-  }
+bool SimdParser::dirty_across_blocks(std::size_t first, std::size_t last, std::uint64_t head,
+                                     std::uint64_t tail) const {
   if ((dirty_[first] & head) != 0) {
     return true;
   }
@@ -42,15 +34,11 @@ bool SimdParser::dirty_between(std::size_t start, std::size_t end) const {
   return (dirty_[last] & tail) != 0;
 }
 
-// Writes the field data[start, end) (its CR before LF already cut). Returns false when the field
-// is not well-formed RFC 4180, so the scalar tokenizer must decide.
-bool SimdParser::write_field(const char* data, std::size_t start, std::size_t end,
-                             RecordWriter& writer) const {
-  if (!dirty_between(start, end)) {
-    writer.field_clean(data + start, end - start, false);
-    return true;
-  }
-
+// Writes the field data[start, end) (its CR before LF already cut) that holds a quote or a byte
+// to escape. Returns false when the field is not well-formed RFC 4180, so the scalar tokenizer
+// must decide.
+bool SimdParser::write_dirty_field(const char* data, std::size_t start, std::size_t end,
+                                   RecordWriter& writer, std::uint64_t& lines) const {
   const std::string_view text(data + start, end - start);
   if (data[start] != '"') {
     if (text.find('"') != std::string_view::npos) {
@@ -74,13 +62,16 @@ bool SimdParser::write_field(const char* data, std::size_t start, std::size_t en
       return false;  // a lone quote inside: the quoted part ended early
     }
   }
+  // Clean fields hold no LF (it is a control byte), so only here can a record span lines.
+  lines += static_cast<std::uint64_t>(std::count(inner.begin(), inner.end(), '\n'));
   writer.field(inner, true);
   return true;
 }
 
 std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& writer,
-                              bool& handed_back) {
+                              bool& handed_back, std::uint64_t& lines) {
   handed_back = false;
+  lines = 0;
   reserve(size);
   const std::size_t count = engine_ == Engine::avx2
                                 ? build_index_avx2(data, size, delimiter_, structurals_.get(), dirty_.get())
@@ -93,6 +84,7 @@ std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& 
   while (next < count) {
     writer.begin_record();
     std::size_t field_start = record_start;
+    std::uint64_t record_lines = 1;
     for (;;) {
       if (next == count) {
         writer.rollback_record();  // the last record continues in the next chunk
@@ -108,7 +100,14 @@ std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& 
       const std::size_t field = writer.field_index();
       const bool blank_line = newline && field == 0 && end == field_start;
       const bool count_mismatch = field >= columns || (newline && field + 1 != columns);
-      if (blank_line || count_mismatch || !write_field(data, field_start, end, writer)) {
+      if (blank_line || count_mismatch) {
+        writer.rollback_record();
+        handed_back = true;
+        return record_start;
+      }
+      if (!dirty_between(field_start, end)) {
+        writer.field_clean(data + field_start, end - field_start, false);
+      } else if (!write_dirty_field(data, field_start, end, writer, record_lines)) {
         writer.rollback_record();
         handed_back = true;
         return record_start;
@@ -118,6 +117,7 @@ std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& 
       if (newline) {
         writer.end_record_clean();
         record_start = field_start;
+        lines += record_lines;
         break;
       }
     }

@@ -20,12 +20,31 @@ class SimdParser {
   // bytes consumed. Sets `handed_back` when it stopped at a record it leaves to the scalar
   // tokenizer: a blank line, a field-count mismatch, a stray quote or any other error. Without
   // it, the rest is an incomplete record. The header must be known (writer.columns_known()).
-  std::size_t parse(const char* data, std::size_t size, RecordWriter& writer, bool& handed_back);
+  // `lines` receives the count of LFs in the bytes consumed. At least copy_slack readable bytes
+  // must follow data[size - 1].
+  std::size_t parse(const char* data, std::size_t size, RecordWriter& writer, bool& handed_back,
+                    std::uint64_t& lines);
 
  private:
   void reserve(std::size_t size);
-  bool write_field(const char* data, std::size_t start, std::size_t end, RecordWriter& writer) const;
-  bool dirty_between(std::size_t start, std::size_t end) const;
+  bool write_dirty_field(const char* data, std::size_t start, std::size_t end,
+                         RecordWriter& writer, std::uint64_t& lines) const;
+
+  bool dirty_between(std::size_t start, std::size_t end) const {
+    if (start >= end) {
+      return false;
+    }
+    const std::size_t first = start / 64;
+    const std::size_t last = (end - 1) / 64;
+    const std::uint64_t head = ~std::uint64_t{0} << (start % 64);
+    const std::uint64_t tail = ~std::uint64_t{0} >> (63 - (end - 1) % 64);
+    if (first == last) {
+      return (dirty_[first] & head & tail) != 0;
+    }
+    return dirty_across_blocks(first, last, head, tail);
+  }
+  bool dirty_across_blocks(std::size_t first, std::size_t last, std::uint64_t head,
+                           std::uint64_t tail) const;
 
   char delimiter_;
   Engine engine_;
