@@ -13,6 +13,11 @@ inline constexpr int kExitUsage = 2;    // the command line is invalid
 
 int run_record(const std::vector<std::string>& arguments);
 int run_report(const std::vector<std::string>& arguments);
+int run_export(const std::vector<std::string>& arguments);
+
+// Writes `text` to standard output, or replaces the file `output` when it is not empty.
+// Returns 0, or kExitFailure after printing why the file could not be written.
+int write_output(const std::string& subcommand, const std::string& text, const std::string& output);
 
 // Prints "routeheap SUBCOMMAND: MESSAGE" and the usage hint to stderr; returns kExitUsage.
 int usage_error(const std::string& subcommand, const std::string& message, const std::string& usage);

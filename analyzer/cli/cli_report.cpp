@@ -5,11 +5,6 @@
 #include <routeheap/analysis/analysis.h>
 #include <routeheap/analysis/report.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <iostream>
-
 namespace routeheap::cli {
 
 namespace {
@@ -19,41 +14,32 @@ using namespace routeheap::analysis;
 
 constexpr const char* kSubcommand = "report";
 constexpr const char* kUsage =
-    "usage: routeheap report PATH [--format text|json|markdown] [--output FILE] (see routeheap report --help)";
+    "usage: routeheap report PATH [--format text|json|markdown] [--stacks N] [--output FILE] (see routeheap report --help)";
 
-struct ReportOptions {
+struct ReportCommandOptions {
     std::string path;
     std::string format = "text";
     std::string output;
+    int stacks = 5;
 };
 
-po::options_description report_options(ReportOptions& options) {
+po::options_description report_options(ReportCommandOptions& options) {
     po::options_description description("options");
     description.add_options()
         ("help,h", "print this help")
         ("format,f", po::value(&options.format)->default_value("text"),
          "report format: text (tables for a terminal), json (schema routeheap.report/1) or markdown")
+        ("stacks", po::value(&options.stacks)->default_value(5),
+         "frames printed per allocation site, innermost first (1 or more); applies to text, markdown and JSON")
         ("output,o", po::value(&options.output),
          "write the report to FILE instead of standard output (replaced if it exists)");
     return description;
 }
 
-int write_report(const std::string& report, const std::string& output) {
-    if (output.empty()) {
-        std::cout << report;
-        return 0;
-    }
-    std::ofstream file(output, std::ios::binary | std::ios::trunc);
-    file << report;
-    file.close();
-    if (!file) return failure(kSubcommand, "cannot write " + output + ": " + std::strerror(errno));
-    return 0;
-}
-
 }  // namespace
 
 int run_report(const std::vector<std::string>& arguments) {
-    ReportOptions options;
+    ReportCommandOptions options;
     po::options_description description = report_options(options);
     po::options_description hidden;
     hidden.add_options()("path", po::value(&options.path));
@@ -70,10 +56,11 @@ int run_report(const std::vector<std::string>& arguments) {
         return usage_error(kSubcommand, error.what(), kUsage);
     }
     if (values.count("help") != 0) {
-        print_help("usage: routeheap report PATH [--format text|json|markdown] [--output FILE]",
+        print_help("usage: routeheap report PATH [--format text|json|markdown] [--stacks N] [--output FILE]",
                    "Analyses a session folder written by `routeheap record` (or one .rhtrace file):\n"
-                   "per-route memory growth, requests, findings with evidence and fixes, and warnings\n"
-                   "about truncated or damaged traces. Byte sizes print in IEC units (KiB, MiB, GiB).",
+                   "per-route memory growth, requests, findings with evidence and fixes, the allocation\n"
+                   "sites that held each finding's memory at its peak, and warnings about truncated or\n"
+                   "damaged traces. Byte sizes print in IEC units (KiB, MiB, GiB).",
                    description, "\nexit status: 0 on success, 1 when PATH cannot be read, 2 for an invalid command line.\n");
         return 0;
     }
@@ -83,10 +70,17 @@ int run_report(const std::vector<std::string>& arguments) {
         return usage_error(kSubcommand, "invalid --format '" + options.format + "'; use text, json or markdown", kUsage);
     }
 
+    if (options.stacks < 1) {
+        return usage_error(kSubcommand, "invalid --stacks " + std::to_string(options.stacks) +
+                                            "; give the number of frames to print per site, 1 or more", kUsage);
+    }
+    analysis::ReportOptions report_options;
+    report_options.stack_depth = static_cast<size_t>(options.stacks);
+
     try {
         const Session session = open_session(options.path);
         const SessionAnalysis analysis = analyze_session(session);
-        return write_report(render_report(analysis, *format), options.output);
+        return write_output(kSubcommand, render_report(analysis, *format, report_options), options.output);
     } catch (const SessionError& error) {
         return failure(kSubcommand, error.what());
     } catch (const TraceError& error) {

@@ -1,6 +1,9 @@
 // The routeheap command: dispatches to the record and report subcommands.
 #include "cli.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
 namespace routeheap::cli {
@@ -18,9 +21,12 @@ void print_main_help() {
                  "  record [--output DIR] [--quiet] -- CMD ARGS...\n"
                  "      run CMD under the routeheap agent, print one line per finished request,\n"
                  "      and leave a session folder with one trace per process\n"
-                 "  report PATH [--format text|json|markdown] [--output FILE]\n"
+                 "  report PATH [--format text|json|markdown] [--stacks N] [--output FILE]\n"
                  "      analyse a session folder (or one .rhtrace file): per-route memory,\n"
-                 "      findings with evidence and fixes\n"
+                 "      findings with evidence and fixes, allocation sites (--stacks N frames each)\n"
+                 "  export --format folded [--route R | --request ID] [--output FILE] PATH\n"
+                 "      write the allocation stacks held at each request's peak as collapsed\n"
+                 "      stacks for flamegraph.pl, inferno or speedscope\n"
                  "\n"
                  "options:\n"
                  "  -h [ --help ]   print this help; `routeheap SUBCOMMAND --help` for a subcommand\n"
@@ -40,6 +46,18 @@ int usage_error(const std::string& subcommand, const std::string& message, const
 int failure(const std::string& subcommand, const std::string& message) {
     std::cerr << "routeheap " << subcommand << ": " << message << "\n";
     return kExitFailure;
+}
+
+int write_output(const std::string& subcommand, const std::string& text, const std::string& output) {
+    if (output.empty()) {
+        std::cout << text;
+        return 0;
+    }
+    std::ofstream file(output, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) return failure(subcommand, "cannot write " + output + ": " + std::strerror(errno));
+    return 0;
 }
 
 void print_help(const std::string& usage, const std::string& description,
@@ -68,6 +86,7 @@ int main(int argc, char** argv) {
     }
     if (subcommand == "record") return run_record(arguments);
     if (subcommand == "report") return run_report(arguments);
+    if (subcommand == "export") return run_export(arguments);
 
     const char* problem = subcommand.starts_with("-") ? "unknown option" : "unknown subcommand";
     std::cerr << "routeheap: " << problem << " '" << subcommand << "'\n" << kUsage << "\n";

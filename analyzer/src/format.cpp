@@ -1,6 +1,7 @@
 // Shared formatting for the reports: byte units, evidence values and the live line.
 #include <routeheap/analysis/report.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -95,13 +96,23 @@ std::optional<ReportFormat> parse_report_format(std::string_view name) {
     return std::nullopt;
 }
 
-std::string render_report(const SessionAnalysis& analysis, ReportFormat format) {
+std::string render_report(const SessionAnalysis& analysis, ReportFormat format, const ReportOptions& options) {
     switch (format) {
-        case ReportFormat::Text: return render_text(analysis);
-        case ReportFormat::Json: return render_json(analysis).dump(2) + "\n";
-        case ReportFormat::Markdown: return render_markdown(analysis);
+        case ReportFormat::Text: return render_text(analysis, options);
+        case ReportFormat::Json: return render_json(analysis, options).dump(2) + "\n";
+        case ReportFormat::Markdown: return render_markdown(analysis, options);
     }
     return {};
+}
+
+std::string format_site_line(const AllocationSite& site, size_t depth) {
+    std::string line = format_number(site.share * 100, 0) + "% " + format_bytes(site.bytes);
+    if (site.estimate) line += " (estimate)";
+    line += " ";
+    const size_t shown = std::min(depth, site.frames.size());
+    for (size_t i = 0; i < shown; ++i) line += (i == 0 ? " " : " < ") + site.frames[i].label();
+    if (shown < site.frames.size()) line += " < ...";
+    return line;
 }
 
 }  // namespace routeheap::analysis

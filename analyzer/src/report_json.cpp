@@ -1,7 +1,9 @@
 // The JSON report, schema "routeheap.report/1" (documented in docs/report-format.md).
 #include <routeheap/analysis/report.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace routeheap::analysis {
 
@@ -27,6 +29,41 @@ json evidence_json(const std::vector<EvidenceItem>& evidence) {
     return object;
 }
 
+std::string hex_address(uint64_t address) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "0x%llx", static_cast<unsigned long long>(address));
+    return buffer;
+}
+
+json frame_json(const Frame& frame) {
+    return {
+        {"function", frame.function.empty() ? json(nullptr) : json(frame.function)},
+        {"location", frame.location.empty() ? json(nullptr) : json(frame.location)},
+        {"kind", frame_kind_name(frame.kind)},
+        {"module", frame.module.empty() ? json(nullptr) : json(frame.module)},
+        {"address", hex_address(frame.address)},
+        {"label", frame.label()},
+    };
+}
+
+json sites_json(const std::vector<AllocationSite>& sites, size_t count, size_t depth) {
+    json list = json::array();
+    for (size_t i = 0; i < std::min(count, sites.size()); ++i) {
+        const AllocationSite& site = sites[i];
+        json frames = json::array();
+        for (size_t f = 0; f < std::min(depth, site.frames.size()); ++f) frames.push_back(frame_json(site.frames[f]));
+        list.push_back({
+            {"bytes", site.bytes},
+            {"share", std::round(site.share * 10000) / 10000},
+            {"allocations", site.allocations},
+            {"estimate", site.estimate},
+            {"frame_count", site.frames.size()},
+            {"frames", std::move(frames)},
+        });
+    }
+    return list;
+}
+
 json finding_json(const Finding& finding) {
     return {
         {"kind", finding.kind},
@@ -37,8 +74,30 @@ json finding_json(const Finding& finding) {
     };
 }
 
+json allocation_peak_json(const AllocationProfile& profile, uint64_t origin_ns) {
+    if (!profile.recorded) return nullptr;
+    return {
+        {"bytes", profile.peak_bytes},
+        {"time_ns", profile.sites.empty() ? json(nullptr) : relative_time(profile.peak_ns, origin_ns)},
+        {"estimate", profile.estimate},
+        {"sites", profile.sites.size()},
+    };
+}
+
+json sampling_json(const ProcessReport& process) {
+    if (!process.sampling) return nullptr;
+    return {
+        {"mean_interval_bytes", process.sampling->mean_interval_bytes},
+        {"always_threshold_bytes", process.sampling->always_threshold_bytes},
+        {"max_frames", process.sampling->max_frames},
+    };
+}
+
 json process_json(const ProcessReport& process) {
     return {
+        {"sampling", sampling_json(process)},
+        {"sampled_allocations", process.sampled_allocations},
+        {"perf_map", process.perf_map.empty() ? json(nullptr) : json(process.perf_map.string())},
         {"pid", process.pid.value},
         {"image", process.image},
         {"exe", process.exe},
@@ -56,11 +115,12 @@ json process_json(const ProcessReport& process) {
     };
 }
 
-json route_json(const RouteSummary& route) {
+json route_json(const RouteSummary& route, const ReportOptions& options) {
     json findings = json::array();
     for (const RouteFinding& found : route.findings) {
         json finding = finding_json(found.worst);
         finding["requests"] = found.requests;
+        finding["sites"] = sites_json(found.worst.sites, kTopSites, options.stack_depth);
         findings.push_back(std::move(finding));
     }
     return {
@@ -74,7 +134,7 @@ json route_json(const RouteSummary& route) {
     };
 }
 
-json request_json(const Request& request, uint64_t origin_ns) {
+json request_json(const Request& request, uint64_t origin_ns, const ReportOptions& options) {
     json findings = json::array();
     for (const Finding& finding : request.findings) findings.push_back(finding_json(finding));
     json growth = request.growth_measured
@@ -105,18 +165,20 @@ json request_json(const Request& request, uint64_t origin_ns) {
         {"overlapping", request.overlapping},
         {"outcome", outcome_name(request.outcome)},
         {"findings", std::move(findings)},
+        {"allocation_peak", allocation_peak_json(request.allocations, origin_ns)},
+        {"top_sites", sites_json(request.allocations.sites, kTopSites, options.stack_depth)},
     };
 }
 
 }  // namespace
 
-json render_json(const SessionAnalysis& analysis) {
+json render_json(const SessionAnalysis& analysis, const ReportOptions& options) {
     json processes = json::array();
     for (const ProcessReport& process : analysis.processes) processes.push_back(process_json(process));
     json routes = json::array();
-    for (const RouteSummary& route : analysis.routes) routes.push_back(route_json(route));
+    for (const RouteSummary& route : analysis.routes) routes.push_back(route_json(route, options));
     json requests = json::array();
-    for (const Request& request : analysis.requests) requests.push_back(request_json(request, analysis.origin_ns));
+    for (const Request& request : analysis.requests) requests.push_back(request_json(request, analysis.origin_ns, options));
 
     json session = {
         {"path", analysis.path.string()},

@@ -46,6 +46,17 @@ std::vector<std::string> evidence_lines(const Finding& finding) {
     return lines;
 }
 
+std::vector<std::string> site_lines(const Finding& finding, size_t depth) {
+    std::vector<std::string> lines;
+    if (finding.sites.empty()) return lines;
+    bool estimate = false;
+    for (const AllocationSite& site : finding.sites) estimate = estimate || site.estimate;
+    lines.push_back(std::string("allocation sites at the strongest request's peak (share of peak, live bytes") +
+                    (estimate ? ", estimated from sampled stacks):" : "):"));
+    for (const AllocationSite& site : finding.sites) lines.push_back(format_site_line(site, depth));
+    return lines;
+}
+
 std::vector<std::string> session_lines(const SessionAnalysis& analysis) {
     std::vector<std::string> lines;
     lines.push_back(count_of(analysis.processes.size(), "process", "processes") + ", " +

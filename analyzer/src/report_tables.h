@@ -22,6 +22,10 @@ std::string route_finding_title(const RouteSummary& route, const RouteFinding& f
 // "peak growth heap 412 MiB" items joined for one line.
 std::vector<std::string> evidence_lines(const Finding& finding);
 
+// The header and one line per site under a finding: where the strongest request's
+// memory was allocated. Empty when the trace holds no allocation stacks.
+std::vector<std::string> site_lines(const Finding& finding, size_t depth);
+
 // "3 processes, 12 requests" and the recorded command when session.json has one.
 std::vector<std::string> session_lines(const SessionAnalysis& analysis);
 

@@ -46,7 +46,7 @@ std::string wrap(const std::string& text, const std::string& indent, size_t widt
     return result;
 }
 
-std::string render_findings(const SessionAnalysis& analysis) {
+std::string render_findings(const SessionAnalysis& analysis, const ReportOptions& options) {
     std::string text;
     for (const RouteSummary& route : analysis.routes) {
         for (const RouteFinding& finding : route.findings) {
@@ -54,6 +54,8 @@ std::string render_findings(const SessionAnalysis& analysis) {
             text += "    " + finding.worst.summary + "\n";
             text += "    evidence from the strongest request:\n";
             for (const std::string& line : detail::evidence_lines(finding.worst)) text += "      " + line + "\n";
+            const std::vector<std::string> sites = detail::site_lines(finding.worst, options.stack_depth);
+            for (size_t i = 0; i < sites.size(); ++i) text += (i == 0 ? "    " : "      ") + sites[i] + "\n";
             text += "    fix:\n" + wrap(finding.worst.fix, "      ", 88);
         }
     }
@@ -62,14 +64,14 @@ std::string render_findings(const SessionAnalysis& analysis) {
 
 }  // namespace
 
-std::string render_text(const SessionAnalysis& analysis) {
+std::string render_text(const SessionAnalysis& analysis, const ReportOptions& options) {
     std::string text = "routeheap report: " + analysis.path.string() + "\n";
     for (const std::string& line : detail::session_lines(analysis)) text += "  " + line + "\n";
 
     text += "\nRoutes (peak = heap growth during a request, native + V8)\n";
     text += analysis.routes.empty() ? "  no requests were recorded\n" : render_table(detail::route_rows(analysis), "  ");
 
-    text += "\nFindings" + render_findings(analysis);
+    text += "\nFindings" + render_findings(analysis, options);
 
     text += "\nProcesses\n" + render_table(detail::process_rows(analysis), "  ");
 

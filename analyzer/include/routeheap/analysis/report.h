@@ -17,10 +17,19 @@ inline constexpr const char* kReportSchema = "routeheap.report/1";
 enum class ReportFormat { Text, Json, Markdown };
 std::optional<ReportFormat> parse_report_format(std::string_view name);
 
-std::string render_text(const SessionAnalysis& analysis);
-std::string render_markdown(const SessionAnalysis& analysis);
-nlohmann::json render_json(const SessionAnalysis& analysis);
-std::string render_report(const SessionAnalysis& analysis, ReportFormat format);
+struct ReportOptions {
+    // Frames printed per allocation site (`routeheap report --stacks N`), innermost first.
+    size_t stack_depth = 5;
+};
+
+std::string render_text(const SessionAnalysis& analysis, const ReportOptions& options = {});
+std::string render_markdown(const SessionAnalysis& analysis, const ReportOptions& options = {});
+nlohmann::json render_json(const SessionAnalysis& analysis, const ReportOptions& options = {});
+std::string render_report(const SessionAnalysis& analysis, ReportFormat format, const ReportOptions& options = {});
+
+// "42% 120 MiB (estimate)  handler server.js:41 < JSON.stringify < ...": one allocation
+// site with at most `depth` frames, innermost first.
+std::string format_site_line(const AllocationSite& site, size_t depth);
 
 // "POST /buffered 200  in 24.1 MiB  out 61.3 MiB  peak +412 MiB (6.7x response)  BUFFERED RESPONSE"
 std::string format_request_line(const Request& request);
