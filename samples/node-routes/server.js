@@ -1,9 +1,12 @@
-// Sample node:http server for routeheap: three POST routes turn an uploaded CSV file into a JSON
-// array of row objects, two of them the buffered way and one streamed, so the profiler has a
-// known verdict for each. Run it with `node server.js` (PORT picks the port, default any free one).
+// Sample node:http server for routeheap: four POST routes turn an uploaded CSV file into a JSON
+// array of row objects, two of them the buffered way and two streamed (one through the native
+// csv2json command), so the profiler has a known verdict for each. Run it with `node server.js`
+// (PORT picks the port, default any free one).
 'use strict';
 
+const { spawn } = require('node:child_process');
 const http = require('node:http');
+const path = require('node:path');
 const { pipeline, Transform, Writable } = require('node:stream');
 const csvParser = require('csv-parser');
 
@@ -16,6 +19,15 @@ const CSV_OPTIONS = { strict: true, maxRowBytes: 1024 * 1024 };
 // The streamed response is pushed in chunks of about this size, close to the socket's
 // high-water mark, so the response neither piles up in memory nor leaves in one write per row.
 const STREAM_CHUNK_BYTES = 16 * 1024;
+
+// The csv2json command behind /stream-native: CSV2JSON overrides the path of the default build.
+const CSV2JSON = process.env.CSV2JSON || path.join(__dirname, '../../build/bin/csv2json');
+// /stream-native holds this much of csv2json's output before it commits to a 200 status, so an
+// invalid CSV found early (csv2json exits 1 after writing the records before the error) becomes
+// a 400 response with csv2json's message instead of a cut connection.
+const NATIVE_HOLD_BYTES = 64 * 1024;
+// Bytes of csv2json's stderr kept for the error response.
+const NATIVE_STDERR_BYTES = 4096;
 
 // Milliseconds to wait for open connections after SIGINT/SIGTERM before they are cut.
 const SHUTDOWN_GRACE_MS = 5000;
@@ -198,6 +210,103 @@ function handleStream(req, res) {
   );
 }
 
+// Maps a failed csv2json run to an HttpError: exit 1 is invalid CSV (400), 2 an invalid option
+// and 3 an I/O error, both server faults (500). csv2json's exit codes are in its --help.
+function nativeError(code, signal, stderr) {
+  const message = stderr.trim().replace(/^csv2json: error: /, '');
+  if (code === 1) {
+    return new HttpError(400, `invalid CSV: ${message}`);
+  }
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  return new HttpError(500, `csv2json ${how}: ${message || 'no message'}`);
+}
+
+// POST /stream-native pipes the upload through the csv2json command (samples/stream-processor):
+// request -> csv2json's stdin, csv2json's stdout -> response, each side paused while the other
+// is full. The server holds only pipe-sized chunks whatever the upload size, and the conversion
+// runs in native code in another process. Expected verdict: no finding.
+function handleStreamNative(req, res) {
+  requirePost(req);
+  const child = spawn(CSV2JSON, ['-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  let held = [];
+  let heldBytes = 0;
+  let committed = false;
+  let failed = false;
+
+  const fail = (err) => {
+    if (failed) {
+      return;
+    }
+    failed = true;
+    req.unpipe(child.stdin);
+    child.kill();
+    sendError(req, res, err);
+  };
+  const commit = () => {
+    committed = true;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    for (const chunk of held) {
+      res.write(chunk);
+    }
+    held = [];
+  };
+
+  child.on('error', (err) => {
+    fail(new HttpError(500, `cannot run csv2json at ${CSV2JSON}: ${err.message}. Build it with ` +
+      '"cmake --build build --target csv2json", or set CSV2JSON to its path'));
+  });
+  // csv2json may exit (invalid CSV) while the upload is still arriving: its stdin then fails
+  // with EPIPE, and the exit status reports the cause.
+  child.stdin.on('error', () => {});
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text) => {
+    stderr = (stderr + text).slice(0, NATIVE_STDERR_BYTES);
+  });
+
+  child.stdout.on('data', (chunk) => {
+    if (failed) {
+      return;
+    }
+    if (!committed) {
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes >= NATIVE_HOLD_BYTES) {
+        commit();
+      }
+      return;
+    }
+    if (!res.write(chunk)) {
+      child.stdout.pause();
+      res.once('drain', () => child.stdout.resume());
+    }
+  });
+
+  child.on('close', (code, signal) => {
+    if (failed) {
+      return;
+    }
+    if (code !== 0) {
+      fail(nativeError(code, signal, stderr));
+      return;
+    }
+    if (!committed) {
+      commit();
+    }
+    res.end();
+  });
+
+  req.on('error', fail);
+  // A client that goes away ends the conversion: csv2json is stopped rather than left running.
+  res.on('close', () => {
+    if (!res.writableFinished) {
+      req.unpipe(child.stdin);
+      child.kill();
+    }
+  });
+  req.pipe(child.stdin);
+}
+
 function handleHealth(req, res) {
   if (req.method !== 'GET') {
     throw new HttpError(405, `${req.method} is not allowed on /health: use GET`);
@@ -209,6 +318,7 @@ const ROUTES = new Map([
   ['/buffered', handleBuffered],
   ['/collect', handleCollect],
   ['/stream', handleStream],
+  ['/stream-native', handleStreamNative],
   ['/health', handleHealth],
 ]);
 
@@ -217,7 +327,7 @@ function handleRequest(req, res) {
   const handler = ROUTES.get(path);
   try {
     if (!handler) {
-      throw new HttpError(404, `no route for ${req.method} ${path}: use POST /buffered, /collect, /stream or GET /health`);
+      throw new HttpError(404, `no route for ${req.method} ${path}: use POST /buffered, /collect, /stream, /stream-native or GET /health`);
     }
     handler(req, res);
   } catch (err) {
