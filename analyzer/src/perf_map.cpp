@@ -135,7 +135,7 @@ void split_js_name(std::string_view text, std::string_view& function, std::strin
 
 PerfMap PerfMap::read(const std::filesystem::path& path) {
     std::ifstream in(path);
-    if (!in) throw std::runtime_error(path.string() + ": cannot open perf map");
+    if (!in) throw std::runtime_error(path.string() + ": failed to open the perf map");
     PerfMap map;
     std::string line;
     while (std::getline(in, line)) {
