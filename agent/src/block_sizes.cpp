@@ -35,13 +35,13 @@ size_t BlockSizes::home_slot(uint64_t key) const {
     return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
 }
 
-bool BlockSizes::insert(const void* block, size_t slack, bool& table_full) {
+bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& table_full) {
     const auto address = reinterpret_cast<uint64_t>(block);
     if ((address & 15) != 0 || address >= kMaxAddress || slack >= (size_t{1} << kSlackBits)) {
         return false;
     }
     const uint64_t key = address >> 4;
-    const uint64_t entry = (key << kSlackBits) | slack;
+    const uint64_t entry = (key << kKeyShift) | (sampled ? kSampledBit : 0) | slack;
 
     size_t slot = home_slot(key);
     for (size_t probe = 0; probe < kMaxProbe; ++probe, slot = (slot + 1) & mask_) {
@@ -54,23 +54,34 @@ bool BlockSizes::insert(const void* block, size_t slack, bool& table_full) {
     return false;
 }
 
-bool BlockSizes::take(const void* block, size_t& slack) {
-    const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress) return false;
-    const uint64_t key = address >> 4;
-
+std::atomic<uint64_t>* BlockSizes::find(uint64_t key) const {
     size_t slot = home_slot(key);
     for (size_t probe = 0; probe < kMaxProbe; ++probe, slot = (slot + 1) & mask_) {
         const uint64_t current = slots_[slot].load(std::memory_order_relaxed);
-        if (current == kEmpty) return false;
-        if (current != kTombstone && (current >> kSlackBits) == key) {
-            // Only the block's owner removes its entry, so a plain store suffices.
-            slots_[slot].store(kTombstone, std::memory_order_relaxed);
-            slack = static_cast<size_t>(current & ((uint64_t{1} << kSlackBits) - 1));
-            return true;
-        }
+        if (current == kEmpty) return nullptr;
+        if (current != kTombstone && (current >> kKeyShift) == key) return &slots_[slot];
     }
-    return false;
+    return nullptr;
+}
+
+bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
+    const auto address = reinterpret_cast<uint64_t>(block);
+    if ((address & 15) != 0 || address >= kMaxAddress) return false;
+    std::atomic<uint64_t>* slot = find(address >> 4);
+    if (slot == nullptr) return false;
+    // Only the block's owner removes or changes its entry, so plain loads and stores suffice.
+    const uint64_t current = slot->load(std::memory_order_relaxed);
+    slot->store(kTombstone, std::memory_order_relaxed);
+    slack = static_cast<size_t>(current & ((uint64_t{1} << kSlackBits) - 1));
+    sampled = (current & kSampledBit) != 0;
+    return true;
+}
+
+void BlockSizes::clear_sampled(const void* block) {
+    const auto address = reinterpret_cast<uint64_t>(block);
+    if ((address & 15) != 0 || address >= kMaxAddress) return;
+    std::atomic<uint64_t>* slot = find(address >> 4);
+    if (slot != nullptr) slot->store(slot->load(std::memory_order_relaxed) & ~kSampledBit, std::memory_order_relaxed);
 }
 
 }  // namespace routeheap::agent

@@ -2,11 +2,13 @@
 #include "counters.h"
 
 #include "address_ranges.h"
+#include "allocation_samples.h"
 #include "agent_log.h"
 #include "block_sizes.h"
 #include "options.h"
 #include "real_functions.h"
 #include "recorder.h"
+#include "sampler.h"
 #include "spin_lock.h"
 
 #include <fcntl.h>
@@ -174,7 +176,7 @@ void set_counting(bool enabled) { g_counting.store(enabled, std::memory_order_re
 
 bool counting() { return g_counting.load(std::memory_order_relaxed); }
 
-void count_allocation(const HookScope& scope, void* block, size_t requested) {
+void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* block, size_t requested) {
     if (!scope.active() || block == nullptr || !counting()) return;
     ErrnoSaver errno_saver;
     start_recording_if_forked();
@@ -184,18 +186,23 @@ void count_allocation(const HookScope& scope, void* block, size_t requested) {
 
     const size_t usable = real().malloc_usable_size(block);
     if (usable < requested) return;
+    uint16_t sample_flags = 0;
+    const bool sampled = allocation_sampling_ready() && should_sample(requested, sample_flags);
     bool table_full = false;
-    if (!g_blocks.insert(block, usable - requested, table_full)) {
+    if (!g_blocks.insert(block, usable - requested, sampled, table_full)) {
         report_untrackable_block(table_full);
         return;
     }
     add_native(static_cast<int64_t>(requested), static_cast<int64_t>(usable));
+    if (sampled && !record_sampled_allocation(kind, sample_flags, block, requested)) g_blocks.clear_sampled(block);
 }
 
 void count_free(const HookScope& scope, void* block) {
     if (!scope.active() || block == nullptr || !counting()) return;
     size_t slack = 0;
-    if (!g_blocks.take(block, slack)) return;
+    bool sampled = false;
+    if (!g_blocks.take(block, slack, sampled)) return;
+    if (sampled) record_sampled_free(block, now_ns());
     const size_t usable = real().malloc_usable_size(block);
     add_native(-static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
 }
@@ -204,10 +211,13 @@ ReallocTicket begin_realloc(const HookScope& scope, void* block) {
     ReallocTicket ticket;
     ticket.block = block;
     if (!scope.active() || block == nullptr || !counting()) return ticket;
-    if (!g_blocks.take(block, ticket.slack)) return ticket;
+    if (!g_blocks.take(block, ticket.slack, ticket.sampled)) return ticket;
     ticket.usable = real().malloc_usable_size(block);
     ticket.requested = ticket.usable - ticket.slack;
     ticket.counted = true;
+    // Another thread may get the old address as soon as the real realloc released it,
+    // so the Free carries a time from before the call.
+    if (ticket.sampled) ticket.time_ns = now_ns();
     return ticket;
 }
 
@@ -218,13 +228,14 @@ void finish_realloc(const HookScope& scope, const ReallocTicket& ticket, void* r
     const bool old_block_freed = result != nullptr || (requested == 0 && ticket.block != nullptr);
     if (ticket.counted) {
         if (old_block_freed) {
+            if (ticket.sampled) record_sampled_free(ticket.block, ticket.time_ns);
             add_native(-static_cast<int64_t>(ticket.requested), -static_cast<int64_t>(ticket.usable));
         } else {
             bool table_full = false;
-            g_blocks.insert(ticket.block, ticket.slack, table_full);
+            g_blocks.insert(ticket.block, ticket.slack, ticket.sampled, table_full);
         }
     }
-    if (result != nullptr) count_allocation(scope, result, requested);
+    if (result != nullptr) count_allocation(scope, trace::AllocationKind::Realloc, result, requested);
 }
 
 void count_mmap(const HookScope& scope, void* result, size_t length, int prot, int flags) {

@@ -22,8 +22,9 @@ void set_counting(bool enabled);
 // Native heap. A block is counted when a hook allocated it while counting was on
 // and its requested size could be kept. Its free then subtracts exactly what its
 // allocation added. Blocks from before start-up or from agent work are not counted
-// at either end.
-void count_allocation(const HookScope& scope, void* block, size_t requested);
+// at either end. A counted block may also be sampled (sampler.h): it then gets an
+// Allocation record with its stack, and its release a Free record.
+void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* block, size_t requested);
 void count_free(const HookScope& scope, void* block);  // before the real free
 
 // The old block's figures, taken by a realloc and held until the real call returned.
@@ -32,7 +33,9 @@ struct ReallocTicket {
     size_t requested = 0;
     size_t usable = 0;
     size_t slack = 0;
+    uint64_t time_ns = 0;  // taken before the real call, for the Free of a sampled block
     bool counted = false;
+    bool sampled = false;
 };
 ReallocTicket begin_realloc(const HookScope& scope, void* block);
 // `result` is what the real realloc returned for `requested` bytes.

@@ -63,6 +63,8 @@
     X(sendmsg, ssize_t, (int, const struct msghdr*, int), kRequired)                    \
     X(shutdown, int, (int, int), kRequired)                                             \
     X(close, int, (int), kRequired)                                                     \
+    /* loader (module maps) */                                                          \
+    X(dlclose, int, (void*), kRequired)                                                 \
     /* processes */                                                                     \
     X(fork, pid_t, (void), kRequired)                                                   \
     X(execve, int, (const char*, char* const*, char* const*), kRequired)                \

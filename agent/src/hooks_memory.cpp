@@ -32,11 +32,13 @@ bool needs_bootstrap(Field ra::RealFunctions::*field) {
 
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
-void* allocate(size_t size) {
+using Kind = routeheap::trace::AllocationKind;
+
+void* allocate(size_t size, Kind kind) {
     if (needs_bootstrap(&ra::RealFunctions::malloc)) return ra::bootstrap_allocate(size, kDefaultAlignment);
     ra::HookScope scope;
     void* block = ra::g_real.malloc(size);
-    ra::count_allocation(scope, block, size);
+    ra::count_allocation(scope, kind, block, size);
     return block;
 }
 
@@ -49,14 +51,14 @@ void release(void* block) {
 }
 
 // posix_memalign semantics; the other aligned allocators are built on it.
-int allocate_aligned(void** out, size_t alignment, size_t size) {
+int allocate_aligned(void** out, size_t alignment, size_t size, Kind kind) {
     if (needs_bootstrap(&ra::RealFunctions::posix_memalign)) {
         *out = ra::bootstrap_allocate(size, alignment);
         return *out == nullptr ? ENOMEM : 0;
     }
     ra::HookScope scope;
     const int result = ra::g_real.posix_memalign(out, alignment, size);
-    if (result == 0) ra::count_allocation(scope, *out, size);
+    if (result == 0) ra::count_allocation(scope, kind, *out, size);
     return result;
 }
 
@@ -66,7 +68,7 @@ int allocate_aligned(void** out, size_t alignment, size_t size) {
 // start-up check can tell whether the process's malloc is this one.
 extern "C" __attribute__((visibility("hidden"), alias("malloc"), copy(malloc))) void* routeheap_own_malloc(size_t size);
 
-ROUTEHEAP_EXPORT void* malloc(size_t size) noexcept { return allocate(size); }
+ROUTEHEAP_EXPORT void* malloc(size_t size) noexcept { return allocate(size, Kind::Malloc); }
 
 ROUTEHEAP_EXPORT void free(void* block) noexcept { release(block); }
 
@@ -78,14 +80,14 @@ ROUTEHEAP_EXPORT void* calloc(size_t count, size_t size) noexcept {
     }
     ra::HookScope scope;
     void* block = ra::g_real.calloc(count, size);
-    if (block != nullptr) ra::count_allocation(scope, block, count * size);
+    if (block != nullptr) ra::count_allocation(scope, Kind::Calloc, block, count * size);
     return block;
 }
 
 ROUTEHEAP_EXPORT void* realloc(void* block, size_t size) noexcept {
     if (ra::in_bootstrap_pool(block)) {
         // Move a pool block to the real heap; the pool copy is never reused.
-        void* moved = allocate(size);
+        void* moved = allocate(size, Kind::Realloc);
         if (moved != nullptr) {
             const size_t old_size = ra::bootstrap_block_size(block);
             std::memcpy(moved, block, old_size < size ? old_size : size);
@@ -112,14 +114,14 @@ ROUTEHEAP_EXPORT void* reallocarray(void* block, size_t count, size_t size) noex
 }
 
 ROUTEHEAP_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
-    return allocate_aligned(out, alignment, size);
+    return allocate_aligned(out, alignment, size, Kind::AlignedAlloc);
 }
 
 ROUTEHEAP_EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept {
     if (needs_bootstrap(&ra::RealFunctions::aligned_alloc)) return ra::bootstrap_allocate(size, alignment);
     ra::HookScope scope;
     void* block = ra::g_real.aligned_alloc(alignment, size);
-    ra::count_allocation(scope, block, size);
+    ra::count_allocation(scope, Kind::AlignedAlloc, block, size);
     return block;
 }
 
@@ -127,7 +129,7 @@ ROUTEHEAP_EXPORT void* memalign(size_t alignment, size_t size) noexcept {
     if (needs_bootstrap(&ra::RealFunctions::memalign)) return ra::bootstrap_allocate(size, alignment);
     ra::HookScope scope;
     void* block = ra::g_real.memalign(alignment, size);
-    ra::count_allocation(scope, block, size);
+    ra::count_allocation(scope, Kind::AlignedAlloc, block, size);
     return block;
 }
 
@@ -135,7 +137,7 @@ ROUTEHEAP_EXPORT void* valloc(size_t size) noexcept {
     if (needs_bootstrap(&ra::RealFunctions::valloc)) return ra::bootstrap_allocate(size, page_size());
     ra::HookScope scope;
     void* block = ra::g_real.valloc(size);
-    ra::count_allocation(scope, block, size);
+    ra::count_allocation(scope, Kind::AlignedAlloc, block, size);
     return block;
 }
 
@@ -143,7 +145,7 @@ ROUTEHEAP_EXPORT void* pvalloc(size_t size) noexcept {
     if (needs_bootstrap(&ra::RealFunctions::pvalloc)) return ra::bootstrap_allocate(size, page_size());
     ra::HookScope scope;
     void* block = ra::g_real.pvalloc(size);
-    ra::count_allocation(scope, block, size);
+    ra::count_allocation(scope, Kind::AlignedAlloc, block, size);
     return block;
 }
 
@@ -168,51 +170,58 @@ using ThrowingAlignedNew = void* (*)(size_t, size_t);
     abort();
 }
 
-void* new_or_throw(size_t size, ThrowingNew fallback) {
+void* new_or_throw(size_t size, Kind kind, ThrowingNew fallback) {
     if (size == 0) size = 1;
-    if (void* block = allocate(size)) return block;
+    if (void* block = allocate(size, kind)) return block;
     if (fallback == nullptr) no_operator_new();
     return fallback(size);
 }
 
-void* aligned_new_or_throw(size_t size, size_t alignment, ThrowingAlignedNew fallback) {
+void* aligned_new_or_throw(size_t size, size_t alignment, Kind kind, ThrowingAlignedNew fallback) {
     if (size == 0) size = 1;
     if (alignment < sizeof(void*)) alignment = sizeof(void*);
     void* block = nullptr;
-    if (allocate_aligned(&block, alignment, size) == 0) return block;
+    if (allocate_aligned(&block, alignment, size, kind) == 0) return block;
     if (fallback == nullptr) no_operator_new();
     return fallback(size, alignment);
 }
 
 // NOTE: the nothrow forms return nullptr at once when malloc fails, without running
 // a new-handler the host may have installed.
-void* new_or_null(size_t size) { return allocate(size == 0 ? 1 : size); }
+void* new_or_null(size_t size, Kind kind) { return allocate(size == 0 ? 1 : size, kind); }
 
-void* aligned_new_or_null(size_t size, size_t alignment) {
+void* aligned_new_or_null(size_t size, size_t alignment, Kind kind) {
     void* block = nullptr;
     if (alignment < sizeof(void*)) alignment = sizeof(void*);
-    return allocate_aligned(&block, alignment, size == 0 ? 1 : size) == 0 ? block : nullptr;
+    return allocate_aligned(&block, alignment, size == 0 ? 1 : size, kind) == 0 ? block : nullptr;
 }
 
 }  // namespace
 
 #define ROUTEHEAP_OPERATOR __attribute__((visibility("default")))
 
-ROUTEHEAP_OPERATOR void* operator new(size_t size) { return new_or_throw(size, ra::real()._Znwm); }
-ROUTEHEAP_OPERATOR void* operator new[](size_t size) { return new_or_throw(size, ra::real()._Znam); }
-ROUTEHEAP_OPERATOR void* operator new(size_t size, const std::nothrow_t&) noexcept { return new_or_null(size); }
-ROUTEHEAP_OPERATOR void* operator new[](size_t size, const std::nothrow_t&) noexcept { return new_or_null(size); }
+ROUTEHEAP_OPERATOR void* operator new(size_t size) { return new_or_throw(size, Kind::OperatorNew, ra::real()._Znwm); }
+ROUTEHEAP_OPERATOR void* operator new[](size_t size) {
+    return new_or_throw(size, Kind::OperatorNewArray, ra::real()._Znam);
+}
+ROUTEHEAP_OPERATOR void* operator new(size_t size, const std::nothrow_t&) noexcept {
+    return new_or_null(size, Kind::OperatorNew);
+}
+ROUTEHEAP_OPERATOR void* operator new[](size_t size, const std::nothrow_t&) noexcept {
+    return new_or_null(size, Kind::OperatorNewArray);
+}
 ROUTEHEAP_OPERATOR void* operator new(size_t size, std::align_val_t alignment) {
-    return aligned_new_or_throw(size, static_cast<size_t>(alignment), ra::real()._ZnwmSt11align_val_t);
+    return aligned_new_or_throw(size, static_cast<size_t>(alignment), Kind::OperatorNew, ra::real()._ZnwmSt11align_val_t);
 }
 ROUTEHEAP_OPERATOR void* operator new[](size_t size, std::align_val_t alignment) {
-    return aligned_new_or_throw(size, static_cast<size_t>(alignment), ra::real()._ZnamSt11align_val_t);
+    return aligned_new_or_throw(size, static_cast<size_t>(alignment), Kind::OperatorNewArray,
+                                ra::real()._ZnamSt11align_val_t);
 }
 ROUTEHEAP_OPERATOR void* operator new(size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-    return aligned_new_or_null(size, static_cast<size_t>(alignment));
+    return aligned_new_or_null(size, static_cast<size_t>(alignment), Kind::OperatorNew);
 }
 ROUTEHEAP_OPERATOR void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-    return aligned_new_or_null(size, static_cast<size_t>(alignment));
+    return aligned_new_or_null(size, static_cast<size_t>(alignment), Kind::OperatorNewArray);
 }
 
 ROUTEHEAP_OPERATOR void operator delete(void* block) noexcept { release(block); }

@@ -82,6 +82,10 @@ void load_options() {
     read_number("ROUTEHEAP_FLUSH_MS", {1, 60000}, g_options.flush_ms);
     read_number("ROUTEHEAP_BUFFER_KB", {16, 1u << 20}, g_options.buffer_kb);
     read_number("ROUTEHEAP_MAX_LIVE_BLOCKS", {1024, uint64_t{1} << 32}, g_options.max_live_blocks);
+    read_number("ROUTEHEAP_SAMPLE_BYTES", {1, uint64_t{1} << 40}, g_options.sample_bytes);
+    read_number("ROUTEHEAP_ALWAYS_BYTES", {1, uint64_t{1} << 62}, g_options.always_bytes);
+    read_number("ROUTEHEAP_MAX_FRAMES", {1, 256}, g_options.max_frames);
+    read_number("ROUTEHEAP_MAX_STACKS", {1024, uint64_t{1} << 24}, g_options.max_stacks);
 }
 
 }  // namespace routeheap::agent

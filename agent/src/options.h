@@ -14,6 +14,10 @@ struct Options {
     uint32_t flush_ms = 50;                  // ROUTEHEAP_FLUSH_MS
     uint32_t buffer_kb = 1024;               // ROUTEHEAP_BUFFER_KB: per-thread record buffer
     uint64_t max_live_blocks = 1u << 20;     // ROUTEHEAP_MAX_LIVE_BLOCKS
+    uint64_t sample_bytes = 262144;          // ROUTEHEAP_SAMPLE_BYTES: mean bytes between sampled allocations
+    uint64_t always_bytes = 1u << 20;        // ROUTEHEAP_ALWAYS_BYTES: allocations this large always get a stack
+    uint32_t max_frames = 64;                // ROUTEHEAP_MAX_FRAMES: frames kept per stack
+    uint64_t max_stacks = 262144;            // ROUTEHEAP_MAX_STACKS: distinct stacks per trace
     bool disable = false;                    // ROUTEHEAP_DISABLE
     bool quiet = false;                      // ROUTEHEAP_QUIET
 };

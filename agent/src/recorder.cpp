@@ -3,8 +3,10 @@
 #include "recorder.h"
 
 #include "agent_log.h"
+#include "allocation_samples.h"
 #include "connections.h"
 #include "counters.h"
+#include "modules.h"
 #include "options.h"
 #include "real_functions.h"
 #include "spin_lock.h"
@@ -13,10 +15,12 @@
 #include "trace_writer.h"
 
 #include <dlfcn.h>
+#include <linux/futex.h>
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,12 +73,38 @@ TraceWriter& writer() {
 
 constexpr uint64_t kNsPerMs = 1000000;
 
-void sleep_until(uint64_t deadline_ns) {
+// Set to 1 (and the writer thread woken with a futex) when a thread's ring is more
+// than half full, so the writer drains it before the next flush.
+std::atomic<uint32_t> g_drain_requested{0};
+
+// A thread whose ring is full waits this long per attempt, and at most this many
+// attempts, for the writer to drain it before the record is dropped.
+constexpr uint64_t kFullRingWaitNs = 100000;
+constexpr int kFullRingAttempts = 500;
+
+// Sleeps until `deadline_ns` (CLOCK_MONOTONIC) or until a drain is requested.
+void wait_until(uint64_t deadline_ns) {
     timespec until{};
     until.tv_sec = static_cast<time_t>(deadline_ns / 1000000000ull);
     until.tv_nsec = static_cast<long>(deadline_ns % 1000000000ull);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline; it returns at
+    // once when the word is no longer 0.
+    while (g_drain_requested.load(std::memory_order_relaxed) == 0) {
+        const long result = syscall(SYS_futex, &g_drain_requested, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &until,
+                                    nullptr, FUTEX_BITSET_MATCH_ANY);
+        if (result != 0 && errno == ETIMEDOUT) return;
     }
+}
+
+void request_drain() {
+    if (g_drain_requested.exchange(1, std::memory_order_relaxed) != 0) return;
+    ErrnoSaver errno_saver;
+    syscall(SYS_futex, &g_drain_requested, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, nullptr, 0);
+}
+
+void pause_briefly() {
+    const timespec pause{0, static_cast<long>(kFullRingWaitNs)};
+    syscall(SYS_nanosleep, &pause, nullptr);
 }
 
 // Takes the writer lock, giving up after about two seconds. An exit path can run in
@@ -122,12 +152,14 @@ void* writer_main(void*) {
     const uint64_t flush_ns = uint64_t{options().flush_ms} * kNsPerMs;
     uint64_t last_sample = now_ns();
     uint64_t next_flush = last_sample + flush_ns;
+    scan_modules();
 
     for (;;) {
         const uint32_t interval_ms =
             g_open_requests.load(std::memory_order_relaxed) > 0 ? options().sample_ms : options().idle_sample_ms;
         const uint64_t next_sample = last_sample + uint64_t{interval_ms} * kNsPerMs;
-        sleep_until(next_sample < next_flush ? next_sample : next_flush);
+        wait_until(next_sample < next_flush ? next_sample : next_flush);
+        const bool drain_requested = g_drain_requested.exchange(0, std::memory_order_relaxed) != 0;
 
         const int state = g_lifecycle.load();
         if (state == kStopping) {
@@ -141,13 +173,14 @@ void* writer_main(void*) {
             emit_counter_sample(trace::SampleReason::Periodic, 0, now);
             last_sample = now;
         }
-        if (now >= next_flush) {
+        if (now >= next_flush) scan_modules_if_changed();
+        if (now >= next_flush || drain_requested) {
             SpinLockGuard guard(g_writer_lock);
             if (g_lifecycle.load() == kRecording) {
                 writer().drain(g_buffers);
                 g_buffers.reclaim_exited();
             }
-            next_flush = now + flush_ns;
+            if (now >= next_flush) next_flush = now + flush_ns;
         }
     }
 }
@@ -194,6 +227,7 @@ bool start_recording(uint32_t flags, bool after_exec) {
         g_lifecycle.store(kRecording);
     }
     set_counting(true);
+    write_sampling_config();
     emit_counter_sample(trace::SampleReason::ProcessStart, 0, now_ns());
     emit_pending_log_records();
 
@@ -208,7 +242,14 @@ bool start_recording(uint32_t flags, bool after_exec) {
     return true;
 }
 
-void at_exit_handler() { finish_recording(g_exit_status.load()); }
+void at_exit_handler() {
+    // Modules loaded since the last flush, so their frames can be symbolized.
+    if (in_owner_process() && recording()) {
+        InternalScope internal;
+        scan_modules();
+    }
+    finish_recording(g_exit_status.load());
+}
 
 // Preloaded libraries come before libc in the loader's list of objects; a library
 // loaded later with dlopen comes after it. (Comparing dlsym(RTLD_DEFAULT, "malloc")
@@ -241,7 +282,26 @@ bool recording() { return g_lifecycle.load(std::memory_order_relaxed) == kRecord
 
 bool emit_record(const void* record, size_t size) {
     if (!recording()) return false;
-    return g_buffers.push(record, size);
+    const bool pushed = g_buffers.push(record, size);
+    if (g_buffers.own_ring_half_full()) request_drain();
+    return pushed;
+}
+
+bool emit_record_waiting(const void* record, size_t size) {
+    for (int attempt = 0;; ++attempt) {
+        if (!recording()) return false;
+        if (g_buffers.try_push(record, size)) {
+            if (g_buffers.own_ring_half_full()) request_drain();
+            return true;
+        }
+        // The writer thread must never wait for itself.
+        if (t_thread.internal || attempt == kFullRingAttempts) {
+            g_buffers.count_dropped();
+            return false;
+        }
+        request_drain();
+        pause_briefly();
+    }
 }
 
 void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns) {
@@ -294,6 +354,10 @@ void after_fork_in_child() {
     unlock_mappings_after_fork(true);
     g_writer_lock.reset_after_fork();
     counters_after_fork_child();
+    allocation_samples_after_fork_child();
+    modules_after_fork_child();
+    t_thread.tid = 0;
+    g_drain_requested.store(0);
     g_open_requests.store(0);
     g_finishing.store(false);
     g_trace_created = false;
@@ -322,12 +386,16 @@ bool before_exec(const char* path) {
     exec_record.record.path_length = static_cast<uint16_t>(length);
     exec_record.record.time_ns = now_ns();
     if (length > 0) std::memcpy(exec_record.path, path, length);
-    // The image's last counters, since no exit of this image follows.
-    emit_counter_sample(trace::SampleReason::ProcessEnd, 0, exec_record.record.time_ns);
-    emit_record(&exec_record, exec_record.record.header.size);
+    wait_for_first_module_scan(200);
 
     InternalScope internal;
     SpinLockGuard guard(g_writer_lock);
+    // Other threads' records first (the writer thread's ModuleLoads among them), so
+    // ProcessExec is the last record of the image.
+    writer().drain(g_buffers);
+    // The image's last counters, since no exit of this image follows.
+    emit_counter_sample(trace::SampleReason::ProcessEnd, 0, exec_record.record.time_ns);
+    emit_record(&exec_record, exec_record.record.header.size);
     writer().drain(g_buffers);
     return true;
 }
@@ -341,6 +409,9 @@ void finish_recording(int status) {
     InternalScope internal;
     ErrnoSaver errno_saver;
     if (recording()) {
+        // A process that exits right after start (a forked child, say) must still
+        // name its modules; the writer thread scans them when it starts.
+        wait_for_first_module_scan(200);
         net::on_process_exit();
         emit_counter_sample(trace::SampleReason::ProcessEnd, 0, now_ns());
     }
@@ -382,6 +453,12 @@ __attribute__((constructor)) void start_agent() {
     if (!init_counters(options().max_live_blocks)) {
         report_passive("cannot map the agent's counter tables; recording nothing");
         return;
+    }
+    if (!init_allocation_samples()) {
+        static LogSite site;
+        LogLine line;
+        line.add("cannot map the agent's stack table; allocations get no stacks (lower ROUTEHEAP_MAX_STACKS)");
+        log_once(site, line);
     }
     g_buffers.init(size_t{options().buffer_kb} * 1024);
     if (start_recording(0, follows_exec_of_this_process())) atexit(at_exit_handler);

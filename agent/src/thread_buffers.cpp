@@ -23,14 +23,18 @@ bool thread_exited(pid_t tid) {
     return syscall(SYS_tgkill, getpid(), tid, 0) == -1 && errno == ESRCH;
 }
 
-// Every record type keeps its time at offset 8 (see trace_format.h).
-uint64_t record_time(const uint8_t* record, size_t size) {
+}  // namespace
+
+uint64_t record_time(const void* record, size_t size) {
+    trace::RecordHeader header{};
+    if (size < 16) return 0;
+    std::memcpy(&header, record, sizeof(header));
+    const auto type = static_cast<trace::RecordType>(header.type);
+    if (type == trace::RecordType::SamplingConfig || type == trace::RecordType::StackDefinition) return 0;
     uint64_t time = 0;
-    if (size >= 16) std::memcpy(&time, record + 8, sizeof(time));
+    std::memcpy(&time, static_cast<const uint8_t*>(record) + 8, sizeof(time));
     return time;
 }
-
-}  // namespace
 
 void ThreadBuffers::init(size_t ring_bytes) {
     size_t bytes = 4096;
@@ -61,18 +65,25 @@ ThreadBuffers::Slot* ThreadBuffers::claim_slot() {
 }
 
 bool ThreadBuffers::push(const void* record, size_t size) {
+    if (try_push(record, size)) return true;
+    count_dropped();
+    return false;
+}
+
+bool ThreadBuffers::own_ring_half_full() const {
+    if (t_thread.slot <= 0) return false;
+    const Slot& slot = slots_[t_thread.slot - 1];
+    const uint64_t used = slot.tail.load(std::memory_order_relaxed) - slot.head.load(std::memory_order_relaxed);
+    return used > ring_bytes_ / 2;
+}
+
+bool ThreadBuffers::try_push(const void* record, size_t size) {
     Slot* slot = t_thread.slot > 0 ? &slots_[t_thread.slot - 1] : claim_slot();
-    if (slot == nullptr || size > ring_bytes_) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        return false;
-    }
+    if (slot == nullptr || size > ring_bytes_) return false;
 
     const uint64_t tail = slot->tail.load(std::memory_order_relaxed);
     const uint64_t head = slot->head.load(std::memory_order_acquire);
-    if (ring_bytes_ - (tail - head) < size) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        return false;
-    }
+    if (ring_bytes_ - (tail - head) < size) return false;
 
     const size_t offset = static_cast<size_t>(tail & (ring_bytes_ - 1));
     const size_t first = size < ring_bytes_ - offset ? size : ring_bytes_ - offset;

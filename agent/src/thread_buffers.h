@@ -10,6 +10,10 @@
 
 namespace routeheap::agent {
 
+// The time of a record (CLOCK_MONOTONIC ns), which every record type keeps at offset
+// 8, except SamplingConfig and StackDefinition, which have none: 0 for those.
+uint64_t record_time(const void* record, size_t size);
+
 // Thread-safety: push() is called by any thread and touches only the calling
 // thread's own ring (claiming one on first use). drain_into(), reclaim_exited()
 // and reset_after_fork_child() are called by one thread at a time (the holder of
@@ -24,6 +28,14 @@ public:
     // Copies one whole record into the calling thread's ring. Returns false, and
     // counts a dropped record, when the ring is full or no slot is free.
     bool push(const void* record, size_t size);
+
+    // push() without counting a drop, for callers that retry.
+    bool try_push(const void* record, size_t size);
+    void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
+
+    // True when the calling thread's ring is more than half full, so the writer
+    // thread should drain it before the next flush.
+    bool own_ring_half_full() const;
 
     // Moves whole records from every ring into `out` until the rings are empty or
     // `capacity` is reached. Returns the bytes written; `records` counts them and

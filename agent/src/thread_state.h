@@ -1,5 +1,6 @@
-// Per-thread agent state (the reentrancy guard, the writer-thread flag and the
-// thread's buffer slot) and the scope objects that manage it.
+// Per-thread agent state (the reentrancy guard, the writer-thread flag, the thread's
+// buffer slot, its sampling countdown and stack bounds) and the scope objects that
+// manage it.
 //
 // The state is plain data in the initial-exec TLS model: reading it is one
 // %fs-relative load, with no __tls_get_addr call (which may allocate or take the
@@ -16,6 +17,18 @@ struct ThreadState {
     bool internal;   // agent work (the writer thread, start-up): nothing is recorded
     bool resolving;  // this thread looks up the real functions
     int32_t slot;    // buffer slot index + 1, 0 when the thread has none
+    uint32_t tid;    // kernel thread id once read, 0 before (and after fork in the child)
+
+    // Allocation sampling (sampler.h): bytes left until the next sampled allocation,
+    // and the state of the thread's random generator (0 until first use).
+    int64_t bytes_until_sample;
+    uint64_t random_state;
+
+    // The thread's stack as [stack_low, stack_high), read on the first stack walk
+    // (stack_walk.h). `stack_state` is 0 before that, 1 when known, 2 when unknown.
+    uintptr_t stack_low;
+    uintptr_t stack_high;
+    uint8_t stack_state;
 };
 
 inline constinit thread_local ThreadState t_thread __attribute__((tls_model("initial-exec"))) = {};

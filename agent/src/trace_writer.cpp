@@ -221,8 +221,7 @@ bool TraceWriter::append(const void* record, size_t size) {
     if (raw_ == nullptr || size > trace::kMaxBlockRawBytes) return false;
     if (raw_used_ + size > trace::kMaxBlockRawBytes && !flush()) return false;
     std::memcpy(raw_ + raw_used_, record, size);
-    uint64_t time = 0;
-    if (size >= 16) std::memcpy(&time, static_cast<const uint8_t*>(record) + 8, sizeof(time));
+    const uint64_t time = record_time(record, size);
     if (time != 0 && (first_time_ns_ == 0 || time < first_time_ns_)) first_time_ns_ = time;
     if (time > last_time_ns_) last_time_ns_ = time;
     raw_used_ += size;

@@ -3,6 +3,7 @@
 #include "trace_file.h"
 
 #include <cstdio>
+#include <cstring>
 
 using routeheap::testing::read_trace;
 namespace trace = routeheap::trace;
@@ -32,6 +33,42 @@ int main(int argc, char** argv) {
                         static_cast<unsigned long long>(sample.current.native_allocation_calls),
                         static_cast<long long>(sample.native_live_peak_bytes),
                         static_cast<long long>(sample.v8_committed_peak_bytes));
+        } else if (record.type == trace::RecordType::Allocation) {
+            const auto allocation = record.as<trace::Allocation>();
+            std::printf(" kind %u flags %u address 0x%llx size %llu stack %llu thread %u", allocation.kind,
+                        allocation.flags, static_cast<unsigned long long>(allocation.address),
+                        static_cast<unsigned long long>(allocation.size),
+                        static_cast<unsigned long long>(allocation.stack_id), allocation.thread_id);
+        } else if (record.type == trace::RecordType::Free) {
+            const auto release = record.as<trace::Free>();
+            std::printf(" address 0x%llx size %llu thread %u", static_cast<unsigned long long>(release.address),
+                        static_cast<unsigned long long>(release.size), release.thread_id);
+        } else if (record.type == trace::RecordType::StackDefinition) {
+            const auto definition = record.as<trace::StackDefinition>();
+            std::printf(" stack %llu frames", static_cast<unsigned long long>(definition.stack_id));
+            for (uint32_t i = 0; i < definition.frame_count; ++i) {
+                uint64_t frame = 0;
+                const size_t offset = sizeof(trace::StackDefinition) + i * sizeof(uint64_t);
+                if (offset + sizeof(frame) > record.bytes.size()) break;
+                std::memcpy(&frame, record.bytes.data() + offset, sizeof(frame));
+                std::printf(" 0x%llx", static_cast<unsigned long long>(frame));
+            }
+        } else if (record.type == trace::RecordType::ModuleLoad) {
+            const auto load = record.as<trace::ModuleLoad>();
+            std::printf(" bias 0x%llx start 0x%llx end 0x%llx build-id ", static_cast<unsigned long long>(load.load_bias),
+                        static_cast<unsigned long long>(load.start), static_cast<unsigned long long>(load.end));
+            for (uint16_t i = 0; i < load.build_id_length; ++i) {
+                std::printf("%02x", record.bytes[sizeof(trace::ModuleLoad) + i]);
+            }
+            std::printf(" path %s", record.tail(sizeof(trace::ModuleLoad) + load.build_id_length).c_str());
+        } else if (record.type == trace::RecordType::ModuleUnload) {
+            std::printf(" bias 0x%llx",
+                        static_cast<unsigned long long>(record.as<trace::ModuleUnload>().load_bias));
+        } else if (record.type == trace::RecordType::SamplingConfig) {
+            const auto config = record.as<trace::SamplingConfig>();
+            std::printf(" mean %llu always %llu max_frames %u",
+                        static_cast<unsigned long long>(config.mean_interval_bytes),
+                        static_cast<unsigned long long>(config.always_threshold_bytes), config.max_frames);
         } else if (record.type == trace::RecordType::AgentLog) {
             std::printf(" text %s", record.tail(sizeof(trace::AgentLog)).c_str());
         }
