@@ -18,6 +18,8 @@ namespace {
 // Input is converted in pieces of at most this many bytes, which bounds the output one push makes.
 constexpr std::size_t chunk_size = 64 * 1024;
 constexpr char utf8_bom[] = "\xEF\xBB\xBF";
+// The SIMD index stores offsets in 31 bits, and the buffer holds a record plus a chunk.
+constexpr std::size_t max_record_limit = std::size_t{1} << 30;
 
 bool engine_supported(Engine engine) {
   switch (engine) {
@@ -54,8 +56,10 @@ void validate(const Options& options) {
                                 "': a quote or line break cannot separate fields; use another "
                                 "single byte such as ',', ';' or a tab");
   }
-  if (options.max_record_bytes == 0) {
-    throw std::invalid_argument("invalid maximum record size 0: it must be at least 1 byte");
+  if (options.max_record_bytes == 0 || options.max_record_bytes > max_record_limit) {
+    throw std::invalid_argument("invalid maximum record size " + std::to_string(options.max_record_bytes) +
+                                ": it must be from 1 byte to " + std::to_string(max_record_limit) +
+                                " bytes (1 GiB)");
   }
   std::size_t first = 0;
   std::size_t second = 0;

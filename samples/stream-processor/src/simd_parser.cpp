@@ -90,8 +90,9 @@ std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& 
         writer.rollback_record();  // the last record continues in the next chunk
         return record_start;
       }
-      const std::size_t position = structurals[next++];
-      const bool newline = data[position] == '\n';
+      const std::uint32_t entry = structurals[next++];
+      const std::size_t position = entry & ~newline_flag;
+      const bool newline = (entry & newline_flag) != 0;
       std::size_t end = position;
       if (newline && end > field_start && data[end - 1] == '\r') {
         --end;

@@ -16,8 +16,13 @@ struct BlockMasks {
   std::uint64_t special;  // bytes below 0x20 or above 0x7F, and backslash
 };
 
-// Returns the offsets of unquoted delimiters and LFs of data[0, size) in `structurals` (room for
-// `size` entries) and the count. dirty[i] marks, in block i, quotes and the bytes JSON escaping or
+// Bit 31 of a structural entry: set for an LF, clear for a delimiter. Bits 0-30: the offset.
+inline constexpr std::uint32_t newline_flag = std::uint32_t{1} << 31;
+// Offsets must fit below the flag.
+inline constexpr std::size_t max_index_size = newline_flag;
+
+// Returns the entries of unquoted delimiters and LFs of data[0, size) in `structurals` (room for
+// `size` entries, size < max_index_size) and the count. dirty[i] marks, in block i, quotes and the bytes JSON escaping or
 // UTF-8 checking must see. Quote state starts outside quotes: data starts at a record boundary.
 std::size_t build_index_sse2(const char* data, std::size_t size, char delimiter,
                              std::uint32_t* structurals, std::uint64_t* dirty);
@@ -62,7 +67,9 @@ inline std::size_t build_index(const char* data, std::size_t size, char delimite
     dirty[block] = masks.quote | masks.special;
     std::uint64_t structural = (masks.delimiter | masks.newline) & ~quoted & valid;
     while (structural != 0) {
-      structurals[count++] = static_cast<std::uint32_t>(base + __builtin_ctzll(structural));
+      const int bit = __builtin_ctzll(structural);
+      const auto is_newline = static_cast<std::uint32_t>((masks.newline >> bit) & 1);
+      structurals[count++] = static_cast<std::uint32_t>(base + bit) | (is_newline << 31);
       structural &= structural - 1;
     }
   }

@@ -40,7 +40,8 @@ struct Options {
   // Accept quotes inside unquoted fields and text after a closing quote, both kept verbatim.
   bool relaxed = false;
   FieldCountPolicy field_count = FieldCountPolicy::error;
-  // A record longer than this (in input bytes) is an error; it bounds the memory a record takes.
+  // A record still incomplete after this many input bytes is an error, which bounds the memory a
+  // record takes. At most 1 GiB.
   std::size_t max_record_bytes = std::size_t{1} << 20;
   Engine engine = Engine::automatic;
 };
@@ -74,7 +75,7 @@ class Parser;
 class Converter {
  public:
   // Throws std::invalid_argument when the options cannot work (delimiter is a quote or newline,
-  // duplicate names in `columns`, max_record_bytes of 0).
+  // duplicate names in `columns`, max_record_bytes of 0 or over 1 GiB, an engine this CPU lacks).
   explicit Converter(const Options& options);
   ~Converter();
   Converter(const Converter&) = delete;
