@@ -30,7 +30,7 @@ bool engine_supported(Engine engine) {
     case Engine::sse2:
       return true;
     case Engine::avx2:
-      return __builtin_cpu_supports("avx2");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
 #else
     case Engine::sse2:
     case Engine::avx2:
@@ -79,7 +79,7 @@ void validate(const Options& options) {
 
 Engine best_engine() {
 #if defined(__x86_64__)
-  return __builtin_cpu_supports("avx2") ? Engine::avx2 : Engine::sse2;
+  return engine_supported(Engine::avx2) ? Engine::avx2 : Engine::sse2;
 #else
   return Engine::scalar;
 #endif

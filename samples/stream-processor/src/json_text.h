@@ -27,6 +27,8 @@ class OutputBuffer {
     size_ += text.size();
   }
   void truncate(std::size_t size) { size_ = size; }
+  char* end_pointer() { return data_.get() + size_; }
+  char* limit_pointer() { return data_.get() + capacity_; }
   void consume(std::size_t size);
   std::size_t size() const { return size_; }
   std::string_view view() const { return {data_.get(), size_}; }

@@ -18,13 +18,15 @@ namespace csv2json::detail {
 std::string find_duplicate_column(const std::vector<std::string>& names, std::size_t& first,
                                   std::size_t& second);
 
-// Short copies are done as one fixed 32-byte copy, which compiles to two vector moves instead of
-// a call: both sides must have copy_slack bytes of room past the copied length.
-inline constexpr std::size_t copy_slack = 32;
+// Short copies are done as one fixed 32- or 64-byte copy, which compiles to a few vector moves
+// instead of a call: both sides must have copy_slack bytes of room past the copied length.
+inline constexpr std::size_t copy_slack = 64;
 
 inline char* copy_with_slack(char* out, const char* in, std::size_t size) {
-  if (size <= copy_slack) {
-    __builtin_memcpy(out, in, copy_slack);
+  if (size <= 32) {
+    __builtin_memcpy(out, in, 32);
+  } else if (size <= 64) {
+    __builtin_memcpy(out, in, 64);
   } else {
     std::memcpy(out, in, size);
   }
@@ -71,6 +73,15 @@ class RecordWriter {
   }
 
   std::size_t field_index() const { return field_index_; }
+
+  // For the SIMD walk, which writes clean fields itself between begin_record() and
+  // count_clean_record() and tells the writer where it is before calling field().
+  void set_field_index(std::size_t index) { field_index_ = index; }
+  const char* key_data() const { return keys_.data(); }
+  const std::size_t* key_offsets() const { return key_offsets_.data(); }
+  bool ndjson() const { return format_ == OutputFormat::ndjson; }
+  char record_close() const { return record_close_; }
+  void count_clean_record() { ++records_written_; }
 
   // Ends the record that began at line `line`. Returns false after an error (see error()).
   bool end_record(std::uint64_t line);

@@ -16,7 +16,7 @@ void SimdParser::reserve(std::size_t size) {
     return;
   }
   // Not zero-filled: only the entries stage 1 writes are touched.
-  structurals_.reset(new std::uint32_t[size]);
+  structurals_.reset(new std::uint32_t[size + 8]);
   dirty_.reset(new std::uint64_t[size / 64 + 1]);
   capacity_ = size;
 }
@@ -68,6 +68,55 @@ bool SimdParser::write_dirty_field(const char* data, std::size_t start, std::siz
   return true;
 }
 
+namespace {
+
+// The output position kept in locals across the fields of a record. Stores through char* may
+// alias any object, so writing through the buffer's own members would reload them after every
+// store.
+class OutputCursor {
+ public:
+  explicit OutputCursor(OutputBuffer& buffer) : buffer_(buffer) { refresh(); }
+
+  void refresh() {
+    out_ = buffer_.end_pointer();
+    limit_ = buffer_.limit_pointer();
+  }
+  void commit() { buffer_.commit_to(out_); }
+
+  // Writes `key` then the value in quotes; neither needs escaping.
+  void write_field(const char* key, std::size_t key_size, const char* value, std::size_t size) {
+    const std::size_t needed = key_size + size + 2 + 2 * copy_slack;
+    if (static_cast<std::size_t>(limit_ - out_) < needed) {
+      commit();
+      buffer_.reserve(needed);
+      refresh();
+    }
+    out_ = copy_with_slack(out_, key, key_size);
+    *out_++ = '"';
+    out_ = copy_with_slack(out_, value, size);
+    *out_++ = '"';
+  }
+
+  void close_record(char close, bool ndjson) {
+    if (static_cast<std::size_t>(limit_ - out_) < 2) {
+      commit();
+      buffer_.reserve(2);
+      refresh();
+    }
+    *out_++ = close;
+    if (ndjson) {
+      *out_++ = '\n';
+    }
+  }
+
+ private:
+  OutputBuffer& buffer_;
+  char* out_ = nullptr;
+  char* limit_ = nullptr;
+};
+
+}  // namespace
+
 std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& writer,
                               bool& handed_back, std::uint64_t& lines) {
   handed_back = false;
@@ -78,17 +127,33 @@ std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& 
                                 : build_index_sse2(data, size, delimiter_, structurals_.get(), dirty_.get());
   const std::uint32_t* structurals = structurals_.get();
   const std::size_t columns = writer.column_count();
+  const char* keys = writer.key_data();
+  const std::size_t* key_offsets = writer.key_offsets();
+  const bool infer_types = writer.infer_types();
+  const bool ndjson = writer.ndjson();
+  const char record_close = writer.record_close();
+  OutputCursor cursor(writer.output());
+
+  // Ends the walk before the current record, which the next chunk or the scalar tokenizer takes.
+  auto stop_before_record = [&](std::size_t record_start, bool hand_back) {
+    cursor.commit();
+    writer.rollback_record();
+    handed_back = hand_back;
+    return record_start;
+  };
 
   std::size_t record_start = 0;
   std::size_t next = 0;
   while (next < count) {
+    cursor.commit();
     writer.begin_record();
+    cursor.refresh();
+    std::size_t field = 0;
     std::size_t field_start = record_start;
     std::uint64_t record_lines = 1;
     for (;;) {
       if (next == count) {
-        writer.rollback_record();  // the last record continues in the next chunk
-        return record_start;
+        return stop_before_record(record_start, false);  // the record continues in the next chunk
       }
       const std::uint32_t entry = structurals[next++];
       const std::size_t position = entry & ~newline_flag;
@@ -98,31 +163,55 @@ std::size_t SimdParser::parse(const char* data, std::size_t size, RecordWriter& 
         --end;
       }
 
-      const std::size_t field = writer.field_index();
       const bool blank_line = newline && field == 0 && end == field_start;
       const bool count_mismatch = field >= columns || (newline && field + 1 != columns);
       if (blank_line || count_mismatch) {
-        writer.rollback_record();
-        handed_back = true;
-        return record_start;
+        return stop_before_record(record_start, true);
       }
-      if (!dirty_between(field_start, end)) {
-        writer.field_clean(data + field_start, end - field_start, false);
-      } else if (!write_dirty_field(data, field_start, end, writer, record_lines)) {
-        writer.rollback_record();
-        handed_back = true;
-        return record_start;
+
+      // A clean field, or a quoted one with nothing to escape or unquote inside, is copied.
+      const char* value = data + field_start;
+      std::size_t value_size = end - field_start;
+      bool quoted = false;
+      bool clean = !dirty_between(field_start, end);
+      if (!clean && value_size >= 2 && value[0] == '"' && value[value_size - 1] == '"' &&
+          !dirty_between(field_start + 1, end - 1)) {
+        ++value;
+        value_size -= 2;
+        quoted = true;
+        clean = true;
       }
+
+      if (clean && (quoted || !infer_types)) {
+        const std::size_t key_start = key_offsets[field];
+        cursor.write_field(keys + key_start, key_offsets[field + 1] - key_start, value, value_size);
+      } else {
+        cursor.commit();
+        writer.set_field_index(field);
+        bool written = true;
+        if (clean) {
+          writer.field_clean(value, value_size, quoted);
+        } else {
+          written = write_dirty_field(data, field_start, end, writer, record_lines);
+        }
+        cursor.refresh();
+        if (!written) {
+          return stop_before_record(record_start, true);
+        }
+      }
+      ++field;
 
       field_start = position + 1;
       if (newline) {
-        writer.end_record_clean();
+        cursor.close_record(record_close, ndjson);
+        writer.count_clean_record();
         record_start = field_start;
         lines += record_lines;
         break;
       }
     }
   }
+  cursor.commit();
   return record_start;
 }
 

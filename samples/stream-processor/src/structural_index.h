@@ -22,7 +22,7 @@ inline constexpr std::uint32_t newline_flag = std::uint32_t{1} << 31;
 inline constexpr std::size_t max_index_size = newline_flag;
 
 // Returns the entries of unquoted delimiters and LFs of data[0, size) in `structurals` (room for
-// `size` entries, size < max_index_size) and the count. dirty[i] marks, in block i, quotes and the bytes JSON escaping or
+// `size` + 8 entries, size < max_index_size) and the count. dirty[i] marks, in block i, quotes and the bytes JSON escaping or
 // UTF-8 checking must see. Quote state starts outside quotes: data starts at a record boundary.
 std::size_t build_index_sse2(const char* data, std::size_t size, char delimiter,
                              std::uint32_t* structurals, std::uint64_t* dirty);
@@ -66,12 +66,23 @@ inline std::size_t build_index(const char* data, std::size_t size, char delimite
 
     dirty[block] = masks.quote | masks.special;
     std::uint64_t structural = (masks.delimiter | masks.newline) & ~quoted & valid;
-    while (structural != 0) {
-      const int bit = __builtin_ctzll(structural);
+    const auto found = static_cast<std::size_t>(__builtin_popcountll(structural));
+    // Eight entries are always written, so the loop has no data-dependent exit in most blocks;
+    // entries past `found` are overwritten by the next block (or ignored at the end).
+    std::uint32_t* out = structurals + count;
+    for (std::size_t i = 0; i < 8; ++i) {
+      const int bit = __builtin_ctzll(structural | (std::uint64_t{1} << 63));
       const auto is_newline = static_cast<std::uint32_t>((masks.newline >> bit) & 1);
-      structurals[count++] = static_cast<std::uint32_t>(base + bit) | (is_newline << 31);
+      out[i] = static_cast<std::uint32_t>(base + static_cast<std::size_t>(bit)) | (is_newline << 31);
       structural &= structural - 1;
     }
+    for (std::size_t i = 8; i < found; ++i) {
+      const int bit = __builtin_ctzll(structural);
+      const auto is_newline = static_cast<std::uint32_t>((masks.newline >> bit) & 1);
+      out[i] = static_cast<std::uint32_t>(base + static_cast<std::size_t>(bit)) | (is_newline << 31);
+      structural &= structural - 1;
+    }
+    count += found;
   }
   return count;
 }

@@ -1,12 +1,12 @@
-// The structural index with AVX2. Every function below the pragma is compiled for AVX2, and
-// build_index_avx2 is called only after a runtime check of the CPU.
+// The structural index with AVX2. Every function below the pragma is compiled for AVX2 and
+// POPCNT, and build_index_avx2 is called only after a runtime check of the CPU for both.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,popcnt"))), apply_to = function)
 #else
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,popcnt")
 #endif
 
 #include "structural_index.h"
