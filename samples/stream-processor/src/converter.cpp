@@ -18,7 +18,7 @@ namespace {
 // Input is converted in pieces of at most this many bytes, which bounds the output one push makes.
 constexpr std::size_t chunk_size = 64 * 1024;
 constexpr char utf8_bom[] = "\xEF\xBB\xBF";
-// The SIMD index stores offsets in 31 bits, and the buffer holds a record plus a chunk.
+// The SIMD index stores offsets in 31 bits, and the buffer contains a record plus a chunk.
 constexpr std::size_t max_record_limit = std::size_t{1} << 30;
 
 bool engine_supported(Engine engine) {

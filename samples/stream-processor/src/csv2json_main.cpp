@@ -45,7 +45,8 @@ Options:
                           keep (leave missing fields out, key extra ones "_<index>"), or pad
                           (missing fields become "", extra ones are keyed "_<index>")
       --max-record-bytes N
-                          fail when a record is still incomplete after N bytes (default 1048576)
+                          fail when a record is still incomplete after N bytes (default
+                          1048576, at most 1073741824)
       --engine NAME       tokenizer: auto (default), scalar, sse2 or avx2
   -h, --help              show this help and exit
       --version           show the version and exit

@@ -41,7 +41,7 @@ class OutputBuffer {
   std::size_t capacity_ = 0;
 };
 
-// The most bytes escape_json_string writes per input byte: a control byte becomes \u00XX.
+// The maximum bytes escape_json_string writes per input byte: a control byte becomes \u00XX.
 inline constexpr std::size_t max_escape_expansion = 6;
 
 // Writes `text` as the inside of a JSON string (no surrounding quotes) at `out`, which must have

@@ -75,7 +75,7 @@ class RecordWriter {
   std::size_t field_index() const { return field_index_; }
 
   // For the SIMD walk, which writes clean fields itself between begin_record() and
-  // count_clean_record() and tells the writer where it is before calling field().
+  // count_clean_record(), and sets the field index before it calls field().
   void set_field_index(std::size_t index) { field_index_ = index; }
   const char* key_data() const { return keys_.data(); }
   const std::size_t* key_offsets() const { return key_offsets_.data(); }

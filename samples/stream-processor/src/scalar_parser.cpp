@@ -13,8 +13,8 @@ constexpr std::size_t incomplete = static_cast<std::size_t>(-1);
 std::string field_name(std::size_t number) { return "field " + std::to_string(number); }
 
 // Parses one record that starts at data[start] on line `line`. Returns the offset after it, or
-// `incomplete` when the input ends first (and is not final) or on an error; `line` is advanced
-// past the record's newlines on success only.
+// `incomplete` when the input ends first (and is not final) or on an error. Only on success is
+// `line` advanced past the record's newlines.
 class RecordParser {
  public:
   RecordParser(const char* data, std::size_t size, bool final, const ScalarSettings& settings,

@@ -34,7 +34,7 @@ bool SimdParser::dirty_across_blocks(std::size_t first, std::size_t last, std::u
   return (dirty_[last] & tail) != 0;
 }
 
-// Writes the field data[start, end) (its CR before LF already cut) that holds a quote or a byte
+// Writes the field data[start, end) (its CR before LF already cut) that contains a quote or a byte
 // to escape. Returns false when the field is not well-formed RFC 4180, so the scalar tokenizer
 // must decide.
 bool SimdParser::write_dirty_field(const char* data, std::size_t start, std::size_t end,

@@ -67,8 +67,8 @@ inline std::size_t build_index(const char* data, std::size_t size, char delimite
     dirty[block] = masks.quote | masks.special;
     std::uint64_t structural = (masks.delimiter | masks.newline) & ~quoted & valid;
     const auto found = static_cast<std::size_t>(__builtin_popcountll(structural));
-    // Eight entries are always written, so the loop has no data-dependent exit in most blocks;
-    // entries past `found` are overwritten by the next block (or ignored at the end).
+    // Eight entries are always written, so the loop has no data-dependent exit in most blocks.
+    // Entries past `found` are overwritten by the next block, or ignored after the last one.
     std::uint32_t* out = structurals + count;
     for (std::size_t i = 0; i < 8; ++i) {
       const int bit = __builtin_ctzll(structural | (std::uint64_t{1} << 63));

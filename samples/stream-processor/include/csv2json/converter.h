@@ -17,7 +17,7 @@ enum class OutputFormat {
   ndjson,      // one JSON value per line
 };
 
-// What to do with a record whose field count differs from the header's.
+// The handling of a record whose field count differs from the header's.
 enum class FieldCountPolicy {
   error,  // stop with ErrorCode::field_count
   keep,   // csv-parser's shape: missing fields are left out, extra fields are keyed "_<index>"
