@@ -77,7 +77,8 @@ void write_session_metadata(const fs::path& folder, const nlohmann::json& metada
         const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd >= 0) ::close(fd);
         std::ofstream out(temporary, std::ios::trunc);
-        out << metadata.dump(2) << "\n";
+        // Command arguments and folder names need not be UTF-8: replace invalid bytes.
+        out << metadata.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         if (!out) throw SessionFolderError("cannot write " + temporary.string() + ": " + std::strerror(errno));
     }
     std::error_code error;

@@ -99,7 +99,7 @@ std::optional<ReportFormat> parse_report_format(std::string_view name) {
 std::string render_report(const SessionAnalysis& analysis, ReportFormat format, const ReportOptions& options) {
     switch (format) {
         case ReportFormat::Text: return render_text(analysis, options);
-        case ReportFormat::Json: return render_json(analysis, options).dump(2) + "\n";
+        case ReportFormat::Json: return render_json(analysis, options).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         case ReportFormat::Markdown: return render_markdown(analysis, options);
     }
     return {};

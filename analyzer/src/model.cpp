@@ -115,9 +115,9 @@ void ProcessModel::on_head(const RequestHeadEvent& event) {
     const auto& head = event.head;
     see_time(head.headers_done_ns);
     Request& request = request_for(head.connection_id, head.request_index);
-    request.method = event.method;
-    request.path = event.path;
-    request.route = normalize_route(event.path);
+    request.method = printable_request_text(event.method);
+    request.path = printable_request_text(event.path);
+    request.route = normalize_route(request.path);
     request.request_flags = head.flags;
     request.content_length = head.content_length;
     request.start_ns = head.first_byte_ns;

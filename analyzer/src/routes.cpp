@@ -40,6 +40,23 @@ bool is_id_segment(std::string_view segment) {
 
 }  // namespace
 
+std::string printable_request_text(std::string_view text) {
+    static constexpr char kHexDigits[] = "0123456789ABCDEF";
+    std::string printable;
+    printable.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte > 0x20 && byte < 0x7f) {
+            printable.push_back(c);
+            continue;
+        }
+        printable.push_back('%');
+        printable.push_back(kHexDigits[byte >> 4]);
+        printable.push_back(kHexDigits[byte & 0x0f]);
+    }
+    return printable;
+}
+
 std::string normalize_route(std::string_view path) {
     path = path.substr(0, path.find_first_of("?#"));
     std::string route;

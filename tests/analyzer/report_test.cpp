@@ -33,6 +33,22 @@ SessionAnalysis sample_session() {
     return analyze_session(open_session(folder));
 }
 
+TEST(ReportJson, InvalidUtf8PathIsEncoded) {
+    const auto folder = fresh_folder("report-utf8");
+    TraceBuilder builder;
+    ExchangeShape shape = streamed_response_shape(10 * kMs, 2 * kMiBytes);
+    shape.path = "/caf\xe9";
+    add_exchange(builder, shape);
+    builder.trace_end(builder.start_ns() + 4000 * kMs);
+    builder.write(folder / "4242.rhtrace");
+
+    const SessionAnalysis analysis = analyze_session(open_session(folder));
+    const std::string text = render_report(analysis, ReportFormat::Json);
+    const json report = json::parse(text);
+    ASSERT_EQ(report["requests"].size(), 1u);
+    EXPECT_EQ(report["requests"][0]["path"], "/caf%E9");
+}
+
 TEST(ReportJson, SchemaAndTopLevelFields) {
     const json report = render_json(sample_session());
     EXPECT_EQ(report["schema"], "routeheap.report/1");

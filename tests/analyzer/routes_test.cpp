@@ -12,6 +12,12 @@ TEST(Routes, NumericSegmentsCollapse) {
     EXPECT_EQ(normalize_route("/v2/items"), "/v2/items");  // "v2" is not numeric
 }
 
+TEST(Routes, UnprintableBytesArePercentEncoded) {
+    EXPECT_EQ(printable_request_text("/caf\xe9"), "/caf%E9");
+    EXPECT_EQ(printable_request_text("/a b\x01"), "/a%20b%01");
+    EXPECT_EQ(printable_request_text("/plain/path-1"), "/plain/path-1");
+}
+
 TEST(Routes, UuidSegmentsCollapse) {
     EXPECT_EQ(normalize_route("/files/123e4567-e89b-12d3-a456-426614174000/raw"), "/files/:id/raw");
     EXPECT_EQ(normalize_route("/files/123E4567-E89B-12D3-A456-426614174000"), "/files/:id");

@@ -17,6 +17,10 @@ namespace routeheap::analysis {
 // ":id". Drops a query string or fragment if one is present.
 std::string normalize_route(std::string_view path);
 
+// Percent-encodes every byte of a method or path that is not printable ASCII ("%E9"),
+// as URLs write them, so reports never carry raw control bytes or invalid UTF-8.
+std::string printable_request_text(std::string_view text);
+
 struct ByteTotals {
     uint64_t total = 0;
     uint64_t max = 0;
