@@ -54,7 +54,8 @@ json sites_json(const std::vector<AllocationSite>& sites, size_t count, size_t d
         for (size_t f = 0; f < std::min(depth, site.frames.size()); ++f) frames.push_back(frame_json(site.frames[f]));
         list.push_back({
             {"bytes", site.bytes},
-            {"share", std::round(site.share * 10000) / 10000},
+            // Rounded down, so the shares of a request's sites still add up to at most 1.
+            {"share", std::floor(site.share * 10000) / 10000},
             {"allocations", site.allocations},
             {"estimate", site.estimate},
             {"frame_count", site.frames.size()},

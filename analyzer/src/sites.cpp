@@ -34,7 +34,9 @@ constexpr std::string_view kAllocatorPrefixes[] = {
     "node::NodeArrayBufferAllocator::", "node::DebuggingArrayBufferAllocator::",
     "v8::internal::AlignedAllocWithRetry", "v8::internal::AllocWithRetry", "v8::internal::Malloced::operator new",
     "v8::base::OS::Allocate", "v8::base::OS::SetPermissions", "v8::base::PageAllocator::",
-    "v8::internal::AllocatePages", "v8::internal::SetPermissions",
+    "v8::internal::AllocatePages", "v8::internal::SetPermissions", "v8::internal::AllocAtLeastWithRetry",
+    "v8::internal::AccountingAllocator::AllocateSegment", "v8::internal::Heap::AllocateExternalBackingStore",
+    "v8::internal::BackingStore::Allocate", "v8::ArrayBuffer::NewBackingStore",
 };
 
 bool is_agent_module(const std::string& path) {

@@ -39,6 +39,21 @@ std::string_view strip_parameters(std::string_view name) {
     return name;
 }
 
+// Drops the return type that demangled function templates start with:
+// "void node::StreamBase::JSMethod<...>" -> "node::StreamBase::JSMethod<...>". Spaces
+// inside <>, () or after "operator" are part of the name.
+std::string_view strip_return_type(std::string_view name) {
+    int depth = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        if (c == '<' || c == '(') ++depth;
+        if (c == '>' || c == ')') --depth;
+        if (c == ' ' && depth == 0 && !name.substr(0, i).ends_with("operator")) start = i + 1;
+    }
+    return name.substr(start);
+}
+
 }  // namespace
 
 std::string demangle(std::string_view symbol) {
@@ -55,7 +70,7 @@ std::string function_name(std::string_view demangled) {
     if (const size_t clone = demangled.find(" [clone "); clone != std::string_view::npos) {
         demangled = demangled.substr(0, clone);
     }
-    return std::string(strip_parameters(demangled));
+    return std::string(strip_return_type(strip_parameters(demangled)));
 }
 
 // One ELF file opened through libdwfl at bias 0, so lookups take ELF virtual addresses

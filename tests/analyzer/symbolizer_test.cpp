@@ -128,6 +128,11 @@ TEST(Demangle, PlainAndSpecialNames) {
     EXPECT_EQ(function_name(demangle("_Znam")), "operator new[]");
     EXPECT_EQ(function_name("Foo::operator()(int) const"), "Foo::operator()");
     EXPECT_EQ(function_name("foo(int) [clone .cold]"), "foo");
+    EXPECT_EQ(function_name("void node::StreamBase::JSMethod<&node::StreamBase::Writev>(v8::FunctionCallbackInfo<v8::Value> const&)"),
+              "node::StreamBase::JSMethod<&node::StreamBase::Writev>");
+    EXPECT_EQ(function_name("node::(anonymous namespace)::Parser::on_body(char const*, unsigned long)"),
+              "node::(anonymous namespace)::Parser::on_body");
+    EXPECT_EQ(function_name("Foo::operator new(unsigned long)"), "Foo::operator new");
 }
 
 // The fixture library loaded into this process, described as the agent would.
@@ -227,6 +232,9 @@ TEST(AllocatorFrames, AgentAndWrappersAreAllocator) {
     Frame node_malloc;
     node_malloc.function = "node::UncheckedMalloc<char>";
     EXPECT_TRUE(is_allocator_frame(node_malloc));
+    Frame backing_store;
+    backing_store.function = "v8::internal::Heap::AllocateExternalBackingStore";
+    EXPECT_TRUE(is_allocator_frame(backing_store));
     Frame writev;
     writev.function = "node::StreamBase::Writev";
     EXPECT_FALSE(is_allocator_frame(writev));
