@@ -1,7 +1,7 @@
 // Sample node:http server for routeheap: four POST routes turn an uploaded CSV file into a JSON
-// array of row objects, two of them the buffered way and two streamed (one through the native
-// csv2json command), so the profiler has a known verdict for each. Run it with `node server.js`
-// (PORT picks the port, default any free one).
+// array of row objects. Two buffer it, and two stream it (one through the native csv2json
+// command), so the profiler has a known verdict for each. Run it with `node server.js` (PORT
+// picks the port, default any free one).
 'use strict';
 
 const { spawn } = require('node:child_process');
@@ -22,9 +22,9 @@ const STREAM_CHUNK_BYTES = 16 * 1024;
 
 // The csv2json command behind /stream-native: CSV2JSON overrides the path of the default build.
 const CSV2JSON = process.env.CSV2JSON || path.join(__dirname, '../../build/bin/csv2json');
-// /stream-native holds this much of csv2json's output before it commits to a 200 status, so an
-// invalid CSV found early (csv2json exits 1 after writing the records before the error) becomes
-// a 400 response with csv2json's message instead of a cut connection.
+// /stream-native keeps this much of csv2json's output before it commits to a 200 status, so an
+// invalid CSV found early becomes a 400 response with csv2json's message instead of a cut
+// connection. (csv2json exits 1 after writing the records before the error.)
 const NATIVE_HOLD_BYTES = 64 * 1024;
 // Bytes of csv2json's stderr kept for the error response.
 const NATIVE_STDERR_BYTES = 4096;

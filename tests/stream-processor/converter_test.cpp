@@ -224,7 +224,7 @@ TEST(Incremental, ZeroCopyInputMatchesPush) {
 }
 
 TEST(Incremental, MemoryStaysBoundedForLongInput) {
-  // 64 MiB of records pushed through: the input buffer never holds more than a chunk plus one
+  // 64 MiB of records pushed through: the input buffer never contains more than a chunk plus one
   // partial record, so the output pulled after each push stays small too.
   Converter converter(ndjson());
   converter.push("a,b\n");

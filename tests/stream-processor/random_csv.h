@@ -1,6 +1,6 @@
 // A seeded generator of CSV text with the hard cases: quoted fields, "" escapes, CRLF and LF,
-// line breaks inside quotes, UTF-8 (valid and not), control bytes, blank lines and, when asked,
-// malformed records (stray quotes, wrong field counts, an unterminated quote at the end).
+// line breaks inside quotes, UTF-8 (valid and not), control bytes and blank lines. On request it
+// adds malformed records: stray quotes, wrong field counts, an unterminated quote at the end.
 #pragma once
 
 #include <cstdint>

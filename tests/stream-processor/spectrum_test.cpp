@@ -72,7 +72,7 @@ TEST(CsvSpectrum, EveryCaseAtEverySplit) {
 }
 
 // The case's JSON does not match its CSV: the phone number differs, and the JSON is one object,
-// not an array. Its second field also holds unquoted quotes (37°36'37.8"N), a strict-mode error.
+// not an array. Its second field also contains unquoted quotes (37°36'37.8"N), a strict-mode error.
 TEST(CsvSpectrum, LocationCoordinatesIsStrictError) {
   const std::string csv = read_file(spectrum_dir / "csvs" / "location_coordinates.csv");
   for (const Engine engine : engines()) {
@@ -88,7 +88,7 @@ TEST(CsvSpectrum, LocationCoordinatesIsStrictError) {
 TEST(CsvSpectrum, LocationCoordinatesRelaxed) {
   const std::string csv = read_file(spectrum_dir / "csvs" / "location_coordinates.csv");
   nlohmann::json expected = nlohmann::json::parse(read_file(spectrum_dir / "json" / "location_coordinates.json"));
-  expected["Contact Phone Number"] = "2095257564";  // the number the CSV holds
+  expected["Contact Phone Number"] = "2095257564";  // the number in the CSV
   for (const Engine engine : engines()) {
     Options options = with_engine(Options{}, engine);
     options.relaxed = true;
