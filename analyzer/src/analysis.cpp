@@ -39,6 +39,18 @@ std::filesystem::path find_perf_map(const std::filesystem::path& trace, ProcessI
     return std::filesystem::is_regular_file(candidate, error) ? candidate : std::filesystem::path();
 }
 
+// Looks for the one allocation of the body's size (within 5%) that collecting a body and
+// then joining it makes between the body's last byte and the first response byte.
+void mark_body_copy(const StackModel& stacks, Request& request) {
+    const uint64_t body = request.request_bytes;
+    const uint64_t min_size = body - body / 20;
+    if (request.body_complete_ns == 0 || body == 0 || !stacks.records_every_allocation_of(min_size)) return;
+
+    uint64_t until = request.first_response_byte_ns != 0 ? request.first_response_byte_ns : request.end_ns;
+    if (until == 0) until = std::numeric_limits<uint64_t>::max();
+    request.body_copy_allocated = stacks.allocated_between(min_size, body + body / 20, request.body_complete_ns, until);
+}
+
 // Fills each request's allocation profile from the sampled stacks of its process.
 void add_allocation_sites(const StackModel& stacks, Symbolizer& symbolizer, ProcessReport& report,
                           std::vector<Request>& requests) {
@@ -119,6 +131,7 @@ ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbo
                                   " had not ended when the trace stopped");
     }
 
+    for (Request& request : taken) mark_body_copy(stacks, request);
     add_allocation_sites(stacks, symbolizer, report, taken);
     for (Request& request : taken) requests.push_back(std::move(request));
     return report;

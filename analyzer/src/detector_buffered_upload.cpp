@@ -28,9 +28,12 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
         (request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns) &&
         v8_ratio < Thresholds::kMaxV8GrowthRatio;
     if (growth_ratio < Thresholds::kMinNativeGrowthRatio || !processed_after_body) return std::nullopt;
+    if (request.body_copy_allocated == false) return std::nullopt;
 
-    const Confidence confidence =
-        growth_ratio >= Thresholds::kClearNativeGrowthRatio ? Confidence::High : Confidence::Medium;
+    // Without allocation records, consumed chunks that V8 has not collected yet look the
+    // same as held ones, so the counters alone never make a high-confidence finding.
+    const bool clear = growth_ratio >= Thresholds::kClearNativeGrowthRatio && request.body_copy_allocated == true;
+    const Confidence confidence = clear ? Confidence::High : Confidence::Medium;
     const double body_ms = static_cast<double>(request.body_complete_ns - request.start_ns) / 1e6;
     const double first_byte_ms =
         request.first_response_byte_ns >= request.start_ns && request.first_response_byte_ns != 0
@@ -54,6 +57,7 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
         {"peak_growth_heap_bytes", static_cast<double>(request.growth.heap), EvidenceUnit::Bytes},
         {"peak_growth_rss_bytes", static_cast<double>(request.growth.rss), EvidenceUnit::Bytes},
     };
+    if (request.body_copy_allocated) finding.evidence.push_back({"body_sized_allocations", 1, EvidenceUnit::Count});
     finding.fix = kFix;
     return finding;
 }

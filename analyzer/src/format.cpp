@@ -22,6 +22,9 @@ std::string verdict(const Request& request) {
     for (const Finding& finding : request.findings) {
         if (!text.empty()) text += " + ";
         for (char c : finding.kind) text += c == '-' ? ' ' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        // The live line is judged without allocation stacks, so some findings are still
+        // tentative there; the report may drop them once the stacks are read.
+        if (finding.confidence != Confidence::High) text += std::string(" (") + confidence_name(finding.confidence) + ")";
     }
     return text;
 }

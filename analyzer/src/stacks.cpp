@@ -180,6 +180,20 @@ void StackModel::apply(const HeapEvent& event, LiveSet& live) {
     }
 }
 
+bool StackModel::records_every_allocation_of(uint64_t size) const {
+    return has_sampling_config_ && (sampling_.mean_interval_bytes <= 1 || size >= sampling_.always_threshold_bytes);
+}
+
+bool StackModel::allocated_between(uint64_t min_size, uint64_t max_size, uint64_t start_ns, uint64_t end_ns) const {
+    const auto by_time = [](const HeapEvent& event, uint64_t time) { return event.time_ns < time; };
+    for (auto it = std::lower_bound(events_.begin(), events_.end(), start_ns, by_time);
+         it != events_.end() && it->time_ns <= end_ns; ++it) {
+        const bool heap_block = it->kind != static_cast<uint16_t>(trace::AllocationKind::V8Commit);
+        if (!it->is_free && heap_block && it->size >= min_size && it->size <= max_size) return true;
+    }
+    return false;
+}
+
 WindowPeak StackModel::peak_in(uint64_t start_ns, uint64_t end_ns) const {
     WindowPeak peak;
     const auto by_time = [](const HeapEvent& event, uint64_t time) { return event.time_ns < time; };

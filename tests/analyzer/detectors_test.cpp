@@ -118,10 +118,15 @@ TEST(BufferedResponse, OverlapLowersConfidence) {
 
 TEST(BufferedUpload, BufferedIsFoundStreamedIsNot) {
     TraceBuilder builder;
+    builder.sampling_config(256 * 1024, 1024 * 1024);
     ExchangeShape buffered = upload_shape(0, 24 * kMiBytes);
     buffered.native_growth_at_body = 26 * kMiBytes;
     buffered.native_peak_growth = 30 * kMiBytes;
     add_exchange(builder, buffered);
+    // Buffer.concat of every chunk, just after the body's last byte.
+    const uint64_t concat_ns = builder.start_ns() + buffered.body_done_ns + 1 * kMs;
+    builder.allocation(concat_ns, 0x7f0000000000, buffered.request_bytes, 1, trace::kAllocationAlways);
+    builder.stack_definition(1, {0x401000});
 
     // Streamed: the response starts while the body is still arriving, growth stays small.
     ExchangeShape streamed = upload_shape(1000 * kMs, 24 * kMiBytes);
@@ -139,6 +144,7 @@ TEST(BufferedUpload, BufferedIsFoundStreamedIsNot) {
     EXPECT_EQ(finding.confidence, Confidence::High);
     EXPECT_DOUBLE_EQ(finding.find("native_growth_at_body_complete_bytes")->value, 26.0 * kMiBytes);
     EXPECT_DOUBLE_EQ(finding.find("request_bytes")->value, 24.0 * kMiBytes);
+    EXPECT_DOUBLE_EQ(finding.find("body_sized_allocations")->value, 1.0);
     EXPECT_NE(finding.fix.find("busboy"), std::string::npos);
     EXPECT_TRUE(analysis.requests[1].findings.empty());
 }
@@ -161,6 +167,31 @@ TEST(BufferedUpload, ParsingDuringUploadIsNotAFinding) {
     add_exchange(builder, shape);
     const SessionAnalysis analysis = analyze(builder);
     EXPECT_FALSE(has_finding(analysis.requests[0], "buffered-upload"));
+}
+
+TEST(BufferedUpload, NoBodyCopyIsNotAFinding) {
+    TraceBuilder builder;
+    // Every allocation of 1 MiB or more is recorded and none has the body's size: the
+    // native growth is consumed chunks that V8 has not collected yet.
+    builder.sampling_config(256 * 1024, 1024 * 1024);
+    ExchangeShape shape = upload_shape(0, 3 * kMiBytes);
+    shape.native_growth_at_body = 6 * kMiBytes;
+    add_exchange(builder, shape);
+    builder.allocation(builder.start_ns() + shape.body_done_ns + 1 * kMs, 0x7f0000000000, 16 * kMiBytes, 1,
+                       trace::kAllocationAlways);  // the response string's UTF-8 copy
+    builder.stack_definition(1, {0x401000});
+    const SessionAnalysis analysis = analyze(builder);
+    EXPECT_FALSE(has_finding(analysis.requests[0], "buffered-upload"));
+}
+
+TEST(BufferedUpload, CountersAloneAreMediumConfidence) {
+    TraceBuilder builder;
+    ExchangeShape shape = upload_shape(0, 24 * kMiBytes);
+    shape.native_growth_at_body = 26 * kMiBytes;
+    add_exchange(builder, shape);
+    const SessionAnalysis analysis = analyze(builder);
+    ASSERT_TRUE(has_finding(analysis.requests[0], "buffered-upload"));
+    EXPECT_EQ(finding_of(analysis.requests[0], "buffered-upload").confidence, Confidence::Medium);
 }
 
 TEST(BufferedUpload, PartialGrowthIsMediumConfidence) {

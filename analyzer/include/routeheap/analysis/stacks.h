@@ -99,6 +99,11 @@ public:
     const ModuleMap& modules() const { return modules_; }
     const SamplingParameters& sampling() const { return sampling_; }
     bool has_sampling_config() const { return has_sampling_config_; }
+    // True when the agent recorded every allocation of at least `size` bytes, so the
+    // absence of one in the trace means it did not happen.
+    bool records_every_allocation_of(uint64_t size) const;
+    // True when a heap allocation of [min_size, max_size] bytes was made in [start_ns, end_ns].
+    bool allocated_between(uint64_t min_size, uint64_t max_size, uint64_t start_ns, uint64_t end_ns) const;
     uint64_t allocation_count() const { return allocation_count_; }
     // Stacks that allocations refer to but no StackDefinition defines.
     uint64_t undefined_stacks() const { return undefined_stacks_; }
