@@ -1,4 +1,5 @@
 // Shared formatting for the reports: byte units, evidence values and the live line.
+#include <routeheap/analysis/detectors.h>
 #include <routeheap/analysis/report.h>
 
 #include <algorithm>
@@ -17,7 +18,8 @@ std::string format_number(double value, int decimals) {
 }
 
 std::string verdict(const Request& request) {
-    if (request.findings.empty()) return "ok";
+    // An exchange that did not finish was not judged on its whole, so it is not "ok".
+    if (request.findings.empty()) return request.outcome == Outcome::Complete ? "ok" : "no verdict";
     std::string text;
     for (const Finding& finding : request.findings) {
         if (!text.empty()) text += " + ";
@@ -82,7 +84,8 @@ std::string format_request_line(const Request& request) {
         line += "  peak n/a";
     } else {
         line += "  peak +" + format_bytes(request.growth.heap);
-        if (request.response_bytes > 0) {
+        // Below the smallest response a detector judges, the ratio says nothing.
+        if (request.response_bytes >= static_cast<uint64_t>(BufferedResponseThresholds::kMinResponseBytes)) {
             const double ratio = static_cast<double>(request.growth.heap) / static_cast<double>(request.response_bytes);
             line += " (" + format_number(ratio, 1) + "x response)";
         }

@@ -200,6 +200,12 @@ std::vector<Request> ProcessModel::take_finished(bool final) {
             it = pending_.erase(it);
             continue;
         }
+        if (request.method.empty() && request.outcome == Outcome::FramingStopped) {
+            // Bytes that were not HTTP/1.1 (TLS, an HTTP/2 preface) before any request head:
+            // no request at all. The framing-stop note names the connection.
+            it = pending_.erase(it);
+            continue;
+        }
         if (request.method.empty()) {
             // The head was in a block that was lost or damaged.
             request.method = "?";

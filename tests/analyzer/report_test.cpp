@@ -155,5 +155,45 @@ TEST(Format, LiveLine) {
               "POST /stream/42 200  in 0 B  out 60.0 MiB  peak +5.0 MiB (0.1x response)  ok");
 }
 
+TEST(Format, LiveLineSmallResponseHasNoRatio) {
+    Request request;
+    request.method = "POST";
+    request.path = "/a";
+    request.status = 200;
+    request.request_bytes = 3;
+    request.response_bytes = 32;
+    request.growth_measured = true;
+    request.growth.heap = 603 * 1024;
+    request.outcome = Outcome::Complete;
+    EXPECT_EQ(format_request_line(request), "POST /a 200  in 3 B  out 32 B  peak +603 KiB  ok");
+}
+
+TEST(Format, LiveLineUnfinishedHasNoVerdict) {
+    Request request;
+    request.method = "GET";
+    request.path = "/slow";
+    request.outcome = Outcome::Open;
+    EXPECT_EQ(format_request_line(request), "GET /slow ---  in 0 B  out 0 B  peak n/a  [open]  no verdict");
+}
+
+TEST(Model, FramingStopBeforeHeadIsNotARequest) {
+    const auto folder = fresh_folder("report-tls");
+    TraceBuilder builder;
+    const uint64_t start = builder.start_ns() + 10 * kMs;
+    builder.sample(start, trace::SampleReason::RequestStart, 1, MemoryState{1, 1, 1});
+    builder.framing_stopped(1, start + 1 * kMs, "TLS handshake");
+    trace::RequestEnd end{};
+    end.outcome = static_cast<uint16_t>(trace::RequestOutcome::FramingStopped);
+    end.time_ns = start + 1 * kMs;
+    end.connection_id = 1;
+    builder.request_end(end);
+    builder.sample(start + 1 * kMs, trace::SampleReason::RequestEnd, 1, MemoryState{1, 1, 1});
+    builder.trace_end(start + 100 * kMs);
+    builder.write(folder / "4242.rhtrace");
+
+    const SessionAnalysis analysis = analyze_session(open_session(folder));
+    EXPECT_TRUE(analysis.requests.empty());
+}
+
 }  // namespace
 }  // namespace routeheap::testing
