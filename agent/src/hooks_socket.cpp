@@ -6,7 +6,12 @@
 #include "record_sink.h"
 #include "thread_state.h"
 
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
 #include <cerrno>
+#include <cstring>
 
 namespace ra = routeheap::agent;
 namespace net = routeheap::agent::net;
@@ -36,6 +41,42 @@ void report_accept(const ra::HookScope& scope, int listen_fd, int fd) {
     if (fd < 0 || !scope.active() || !ra::recording()) return;
     ra::ErrnoSaver errno_saver;
     net::on_accept(listen_fd, fd);
+}
+
+// True for a connected TCP socket: a stream socket that is not listening and has an
+// IPv4 or IPv6 peer.
+bool is_connected_tcp_socket(int fd) {
+    int type = 0;
+    socklen_t length = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) return false;
+    int listening = 0;
+    length = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || listening != 0) return false;
+    struct sockaddr_storage peer {};
+    length = sizeof(peer);
+    if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&peer), &length) != 0) return false;
+    return peer.ss_family == AF_INET || peer.ss_family == AF_INET6;
+}
+
+// Frames the connected TCP sockets received as SCM_RIGHTS descriptors like accepted
+// ones. Node's cluster module (round-robin policy) accepts in the primary process and
+// passes each connection to a worker this way, so the worker never calls accept.
+void report_received_sockets(const ra::HookScope& scope, const struct msghdr* message, ssize_t result) {
+    if (result < 0 || message == nullptr || message->msg_control == nullptr) return;
+    if (!scope.active() || !ra::recording()) return;
+    ra::ErrnoSaver errno_saver;
+    auto* header = const_cast<struct msghdr*>(message);
+    for (struct cmsghdr* control = CMSG_FIRSTHDR(header); control != nullptr;
+         control = CMSG_NXTHDR(header, control)) {
+        if (control->cmsg_level != SOL_SOCKET || control->cmsg_type != SCM_RIGHTS) continue;
+        const size_t count = (control->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char* descriptors = CMSG_DATA(control);
+        for (size_t i = 0; i < count; ++i) {
+            int fd = -1;
+            std::memcpy(&fd, descriptors + i * sizeof(int), sizeof(fd));
+            if (fd >= 0 && is_connected_tcp_socket(fd)) net::on_accept(-1, fd);
+        }
+    }
 }
 
 }  // namespace
@@ -96,6 +137,8 @@ ROUTEHEAP_EXPORT ssize_t recvmsg(int fd, struct msghdr* message, int flags) {
     const ssize_t result = ra::real().recvmsg(fd, message, flags);
     if ((flags & MSG_PEEK) == 0 && message != nullptr) {
         report_read(scope, fd, message->msg_iov, static_cast<int>(message->msg_iovlen), result);
+        // libuv reads IPC pipes with recvmsg; descriptors passed on them arrive here.
+        report_received_sockets(scope, message, result);
     }
     return result;
 }
