@@ -45,6 +45,24 @@ po::options_description record_options(RecordOptions& options) {
     return description;
 }
 
+// True when the option `argument` takes the next argument as its value, as in
+// "--output DIR", "-o DIR" and grouped "-qo DIR", but not "--output=DIR" or "-oDIR".
+bool takes_next_argument(const std::string& argument, const po::options_description& description) {
+    if (argument.starts_with("--")) {
+        if (argument.find('=') != std::string::npos) return false;
+        const auto* option = description.find_nothrow(argument.substr(2), false);
+        return option != nullptr && option->semantic()->max_tokens() > 0;
+    }
+    // Grouped short options ("-qo DIR"): the first one that takes a value takes the rest
+    // of the argument, or the next argument when nothing follows it.
+    for (size_t i = 1; i < argument.size(); ++i) {
+        const auto* option = description.find_nothrow(std::string("-") + argument[i], false);
+        if (option == nullptr) return false;
+        if (option->semantic()->max_tokens() > 0) return i + 1 == argument.size();
+    }
+    return false;
+}
+
 // Splits the arguments at "--", or else at the first argument that is neither an
 // option nor an option's value, so `routeheap record node server.js` works too.
 std::pair<std::vector<std::string>, std::vector<std::string>> split_command(
@@ -54,15 +72,10 @@ std::pair<std::vector<std::string>, std::vector<std::string>> split_command(
         if (argument == "--") {
             return {{arguments.begin(), arguments.begin() + i}, {arguments.begin() + i + 1, arguments.end()}};
         }
-        if (!argument.starts_with("-")) {
+        if (!argument.starts_with("-") || argument == "-") {
             return {{arguments.begin(), arguments.begin() + i}, {arguments.begin() + i, arguments.end()}};
         }
-        const std::string name = argument.substr(0, argument.find('=')).substr(argument.starts_with("--") ? 2 : 1);
-        const auto* option = description.find_nothrow(name, false);
-        const bool takes_value = option != nullptr && option->semantic()->max_tokens() > 0;
-        if (takes_value && argument.find('=') == std::string::npos && (argument.starts_with("--") || argument.size() == 2)) {
-            ++i;  // skip the option's value
-        }
+        if (takes_next_argument(argument, description)) ++i;  // skip the option's value
     }
     return {arguments, {}};
 }

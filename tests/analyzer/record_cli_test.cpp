@@ -1,0 +1,63 @@
+// `routeheap record` as a user runs it: option parsing, the session folder and its
+// metadata, what is copied or removed around the run, and the messages it prints.
+// The agent is a placeholder file unless a test needs the real one.
+#include "trace_builder.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+namespace routeheap::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+// Runs `command` through the shell with stderr merged into stdout.
+RunResult run_shell(const std::string& command) {
+    RunResult result;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    if (pipe == nullptr) return result;
+    std::array<char, 4096> buffer{};
+    size_t got = 0;
+    while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), got);
+    const int status = ::pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+// A file the loader ignores with a warning, so record runs without tracing anything.
+fs::path placeholder_agent(const fs::path& folder) {
+    const auto agent = folder / "placeholder-agent.so";
+    std::ofstream(agent) << "placeholder";
+    return agent;
+}
+
+// Runs `routeheap ARGUMENTS` in `folder` with the placeholder agent.
+RunResult record_in(const fs::path& folder, const std::string& arguments) {
+    return run_shell("cd '" + folder.string() + "' && ROUTEHEAP_AGENT='" + placeholder_agent(folder).string() + "' " +
+                     ROUTEHEAP_BIN + " " + arguments);
+}
+
+TEST(RecordCli, ShortOutputOptionTakesValue) {
+    const auto folder = fresh_folder("record-cli");
+    for (const std::string options : {"-o one", "-q -o two", "-qo three", "-othree-b", "--output=four"}) {
+        const RunResult result = record_in(folder, "record " + options + " -- /bin/true");
+        EXPECT_EQ(result.exit_code, 0) << options << ": " << result.output;
+    }
+    for (const std::string name : {"one", "two", "three", "three-b", "four"}) {
+        EXPECT_TRUE(fs::exists(folder / name / "session.json")) << name;
+    }
+}
+
+}  // namespace
+}  // namespace routeheap::testing
