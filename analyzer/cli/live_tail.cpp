@@ -29,6 +29,10 @@ void LiveTail::poll_trace(const std::filesystem::path& path, Trace& trace, bool 
         trace.reader->read_available(*trace.model, final);
         const auto& warnings = trace.reader->summary().warnings;
         for (size_t i = warnings_before; i < warnings.size(); ++i) on_warning_(warnings[i]);
+        // The reader reports a truncated last block only through describe_stop().
+        if (final && trace.reader->summary().stop == StopReason::Truncated) {
+            on_warning_(path.filename().string() + ": " + trace.reader->summary().describe_stop());
+        }
     } catch (const TraceError& error) {
         trace.failed = true;
         on_warning_(error.what());

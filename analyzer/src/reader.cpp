@@ -1,6 +1,7 @@
 // Trace file reader: header checks, block decoding in file order, resynchronisation on
 // the next valid block magic after a damaged block, and incremental reading.
 #include <routeheap/analysis/reader.h>
+#include <routeheap/analysis/report.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace routeheap::analysis {
@@ -111,6 +113,27 @@ bool decode_event(const trace::RecordHeader& header, const uint8_t* bytes, Trace
     }
 }
 
+std::string hex(uint32_t value) {
+    char text[16];
+    std::snprintf(text, sizeof(text), "0x%08x", value);
+    return text;
+}
+
+// The file header's crc32: the fixed part with header_crc32 zeroed, then both strings.
+uint32_t header_checksum(const std::vector<uint8_t>& bytes) {
+    trace::FileHeader copy{};
+    std::memcpy(&copy, bytes.data(), sizeof(copy));
+    copy.header_crc32 = 0;
+    const uint32_t fixed = trace::crc32_of(&copy, sizeof(copy));
+    return trace::crc32_of(bytes.data() + sizeof(copy), bytes.size() - sizeof(copy), fixed);
+}
+
+// Why a trace's header cannot be used; the message names the failed check and the fix.
+[[noreturn]] void throw_damaged_header(const std::string& name, const std::string& check) {
+    throw TraceError(name + ": damaged trace header: " + check +
+                     "; the file is not usable, record the session again");
+}
+
 bool is_known_type(uint16_t type) {
     using trace::RecordType;
     const bool request_records = type >= static_cast<uint16_t>(RecordType::CounterSample) &&
@@ -125,14 +148,23 @@ bool is_known_type(uint16_t type) {
 std::string ReadSummary::describe_stop() const {
     const std::string amount = std::to_string(blocks_read) + " blocks (" + std::to_string(bytes_read) + " of " +
                                std::to_string(file_bytes) + " bytes)";
+    const uint64_t blocks_met = blocks_read + corrupt_blocks;
     switch (stop) {
         case StopReason::NotStopped: return "read " + amount + " so far";
-        case StopReason::TraceEnd: return "complete: read " + amount + ", ended by TraceEnd";
+        case StopReason::TraceEnd:
+            if (corrupt_blocks == 0) return "complete: read " + amount + ", ended by TraceEnd";
+            return "read " + amount + " and TraceEnd, but skipped " +
+                   count_of(corrupt_blocks, "damaged block", "damaged blocks") + " (" + std::to_string(skipped_bytes) +
+                   " bytes)";
         case StopReason::EndOfFile:
             return "read " + amount + "; no TraceEnd record, so the process was killed or had not exited";
-        case StopReason::Truncated:
-            return "truncated after block " + std::to_string(blocks_read + corrupt_blocks) + " at byte " +
-                   std::to_string(bytes_read) + ": read " + amount + ", the rest is an incomplete block";
+        case StopReason::Exec: return "replaced by exec of " + exec_path + ": read " + amount;
+        case StopReason::Truncated: {
+            const std::string where =
+                blocks_met == 0 ? "truncated before the first block" : "truncated after block " + std::to_string(blocks_met - 1);
+            return where + " at byte " + std::to_string(bytes_read) + ": read " + amount +
+                   ", the rest is an incomplete block";
+        }
         case StopReason::Corrupt:
             return "stopped at a corrupt block at byte " + std::to_string(bytes_read) + " with no valid block after it: read " +
                    amount;
@@ -170,35 +202,51 @@ void TraceReader::warn(std::string message) {
 
 bool TraceReader::load_header(bool file_complete) {
     if (header_) return true;
+    const std::string name = path_.string();
     std::vector<uint8_t> bytes(sizeof(trace::FileHeader));
     size_t got = read_at(0, bytes.data(), bytes.size());
-    trace::FileHeader header{};
-    trace::HeaderStatus status = trace::check_file_header(bytes.data(), got, header);
-    if (status == trace::HeaderStatus::Truncated && got == bytes.size() && header.header_size > kMaxHeaderBytes) {
-        status = trace::HeaderStatus::BadChecksum;
+
+    // The magic first: a file that does not start with it (or with part of it, while the
+    // agent may still be writing) is not a trace, whatever its length.
+    const size_t magic_bytes = std::min(got, sizeof(trace::kFileMagic));
+    if (std::memcmp(bytes.data(), trace::kFileMagic, magic_bytes) != 0) {
+        throw TraceError(name + ": not a routeheap trace (no " + std::string(trace::kFileMagic, 8) + " magic)");
     }
-    if (status == trace::HeaderStatus::Ok || (status == trace::HeaderStatus::Truncated && got == bytes.size())) {
-        // The fixed part is present: read it again with the two strings behind it.
-        bytes.resize(header.header_size);
-        got = read_at(0, bytes.data(), bytes.size());
-        status = trace::check_file_header(bytes.data(), got, header);
+    if (got < bytes.size()) {
+        if (!file_complete) return false;
+        throw TraceError(name + ": truncated trace header (" + std::to_string(got) + " of at least " +
+                         std::to_string(bytes.size()) + " bytes): the process was killed before the agent wrote it");
     }
 
-    const std::string name = path_.string();
-    switch (status) {
-        case trace::HeaderStatus::Ok: break;
-        case trace::HeaderStatus::Truncated:
-            if (!file_complete) return false;
-            throw TraceError(name + ": truncated trace header (" + std::to_string(got) +
-                             " bytes): the process was killed before the agent wrote it");
-        case trace::HeaderStatus::BadMagic:
-            throw TraceError(name + ": not a routeheap trace (it does not start with RHTRACE1)");
-        case trace::HeaderStatus::NewerVersion:
-            throw TraceError(name + ": trace format version " + std::to_string(header.version) +
-                             " is newer than this reader supports (" + std::to_string(trace::kFormatVersion) +
-                             "); upgrade routeheap");
-        case trace::HeaderStatus::BadChecksum:
-            throw TraceError(name + ": the trace header is damaged (size or checksum mismatch)");
+    // Sizes and checksum before the version: a damaged header has a random version.
+    trace::FileHeader header{};
+    std::memcpy(&header, bytes.data(), sizeof(header));
+    const uint64_t expected_size = sizeof(trace::FileHeader) + uint64_t{header.exe_length} + header.cmdline_length;
+    if (header.header_size != expected_size || header.header_size > kMaxHeaderBytes) {
+        throw_damaged_header(name, "its size fields disagree (header_size " + std::to_string(header.header_size) +
+                                       ", exe " + std::to_string(header.exe_length) + " and cmdline " +
+                                       std::to_string(header.cmdline_length) + " bytes)");
+    }
+    bytes.resize(header.header_size);
+    got = read_at(0, bytes.data(), bytes.size());
+    if (got < bytes.size()) {
+        if (!file_complete) return false;
+        throw TraceError(name + ": truncated trace header (" + std::to_string(got) + " of " +
+                         std::to_string(bytes.size()) + " bytes): the process was killed before the agent wrote it");
+    }
+    const uint32_t computed = header_checksum(bytes);
+    if (computed != header.header_crc32) {
+        throw_damaged_header(name, "checksum mismatch (stored " + hex(header.header_crc32) + ", computed " +
+                                       hex(computed) + ")");
+    }
+    if (header.version > trace::kFormatVersion) {
+        throw TraceError(name + ": trace format version " + std::to_string(header.version) +
+                         " is newer than this reader supports (" + std::to_string(trace::kFormatVersion) +
+                         "); upgrade routeheap");
+    }
+    // The codec's own check, which must agree now.
+    if (trace::check_file_header(bytes.data(), bytes.size(), header) != trace::HeaderStatus::Ok) {
+        throw_damaged_header(name, "rejected by the trace codec");
     }
 
     TraceHeader parsed;
@@ -236,7 +284,7 @@ uint64_t TraceReader::read_available(TraceSink& sink, bool file_complete) {
 bool TraceReader::read_block(TraceSink& sink, uint64_t file_size, bool file_complete) {
     if (finished()) return false;
     if (offset_ >= file_size) {
-        if (file_complete) summary_.stop = StopReason::EndOfFile;
+        if (file_complete) summary_.stop = last_record_is_exec_ ? StopReason::Exec : StopReason::EndOfFile;
         return false;
     }
 
@@ -249,10 +297,8 @@ bool TraceReader::read_block(TraceSink& sink, uint64_t file_size, bool file_comp
     if (status == trace::BlockStatus::Ok && available < block_bytes) status = trace::BlockStatus::Truncated;
 
     if (status == trace::BlockStatus::Truncated) {
-        if (!file_complete) return false;
-        summary_.stop = StopReason::Truncated;
-        warn("truncated after block " + std::to_string(block_index_) + " at byte " + std::to_string(offset_) +
-             ": " + std::to_string(available) + " bytes of an incomplete block ignored");
+        // describe_stop() reports it, once.
+        if (file_complete) summary_.stop = StopReason::Truncated;
         return false;
     }
     if (status != trace::BlockStatus::Ok) {
@@ -334,6 +380,12 @@ void TraceReader::decode_records(TraceSink& sink, const uint8_t* raw, size_t siz
             continue;
         }
         ++summary_.records_read;
+        if (const auto* exec = std::get_if<ProcessExecEvent>(&event)) {
+            last_record_is_exec_ = true;
+            summary_.exec_path = exec->path;
+        } else {
+            last_record_is_exec_ = false;
+        }
         sink.on_event(event);
         if (const auto* end = std::get_if<trace::TraceEnd>(&event)) {
             summary_.dropped_records = end->dropped_records;

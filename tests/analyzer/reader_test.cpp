@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <fstream>
 
 namespace routeheap::testing {
@@ -149,7 +150,13 @@ TEST(Reader, TruncatedAtEvery97thByte) {
         const bool at_boundary = std::find(offsets.begin(), offsets.end(), cut) != offsets.end();
         EXPECT_EQ(result.summary.stop, at_boundary ? StopReason::EndOfFile : StopReason::Truncated);
         if (!at_boundary) {
-            EXPECT_TRUE(any_warning_contains(result.summary, "truncated after block"));
+            const std::string stop = result.summary.describe_stop();
+            EXPECT_NE(stop.find(whole_blocks == 0 ? "truncated before the first block" : "truncated after block " +
+                                                                                           std::to_string(whole_blocks - 1)),
+                      std::string::npos)
+                << stop;
+            // describe_stop() carries the truncation, so no warning repeats it.
+            EXPECT_FALSE(any_warning_contains(result.summary, "truncated"));
         }
     }
 }
@@ -251,6 +258,94 @@ TEST(Reader, NotATraceIsRejected) {
     } catch (const TraceError& error) {
         EXPECT_NE(std::string(error.what()).find("not a routeheap trace"), std::string::npos) << error.what();
     }
+}
+
+// The message of the TraceError that reading `path` throws, or "" when none is thrown.
+std::string read_error(const std::filesystem::path& path) {
+    CollectingSink sink;
+    try {
+        read_trace(path, sink);
+    } catch (const TraceError& error) {
+        return error.what();
+    }
+    return "";
+}
+
+TEST(Reader, ShortTextFileIsNotATrace) {
+    const auto folder = fresh_folder("reader");
+    const auto path = folder / "notes.rhtrace";
+    write_bytes(path, {'a', 'b', '\n'});
+    const std::string message = read_error(path);
+    EXPECT_NE(message.find("not a routeheap trace (no RHTRACE1 magic)"), std::string::npos) << message;
+}
+
+TEST(Reader, RandomHeaderIsDamagedNotNewer) {
+    const auto folder = fresh_folder("reader");
+    std::vector<uint8_t> bytes = several_blocks(1).bytes();
+    for (size_t i = sizeof(trace::kFileMagic); i < sizeof(trace::FileHeader); ++i) {
+        bytes[i] = static_cast<uint8_t>(i * 37 + 11);
+    }
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, bytes);
+    const std::string message = read_error(path);
+    EXPECT_NE(message.find("damaged trace header"), std::string::npos) << message;
+    EXPECT_EQ(message.find("version"), std::string::npos) << message;
+    EXPECT_NE(message.find("record the session again"), std::string::npos) << message;
+}
+
+TEST(Reader, FlippedHeaderByteNamesChecksum) {
+    const auto folder = fresh_folder("reader");
+    std::vector<uint8_t> bytes = several_blocks(1).bytes();
+    bytes[offsetof(trace::FileHeader, pid)] ^= 0x01;
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, bytes);
+    const std::string message = read_error(path);
+    EXPECT_NE(message.find("damaged trace header: checksum mismatch (stored 0x"), std::string::npos) << message;
+    EXPECT_NE(message.find("the file is not usable, record the session again"), std::string::npos) << message;
+}
+
+TEST(Reader, ExecAsLastRecordIsComplete) {
+    const auto folder = fresh_folder("reader");
+    TraceBuilder builder(77, 1000);
+    builder.sample(2000, trace::SampleReason::Periodic, 0, MemoryState{1, 2, 3});
+    builder.process_exec(3000, "/usr/bin/node");
+    const auto path = builder.write(folder / "77.rhtrace");
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.stop, StopReason::Exec);
+    EXPECT_TRUE(result.summary.complete());
+    EXPECT_EQ(result.summary.exec_path, "/usr/bin/node");
+    EXPECT_NE(result.summary.describe_stop().find("replaced by exec of /usr/bin/node"), std::string::npos);
+}
+
+TEST(Reader, FailedExecIsNotTheEnd) {
+    const auto folder = fresh_folder("reader");
+    TraceBuilder builder(78, 1000);
+    builder.process_exec(2000, "/no/such/program");
+    builder.sample(3000, trace::SampleReason::Periodic, 0, MemoryState{1, 2, 3});
+    const auto path = builder.write(folder / "78.rhtrace");
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    EXPECT_EQ(result.summary.stop, StopReason::EndOfFile);
+    EXPECT_FALSE(result.summary.complete());
+}
+
+TEST(Reader, TraceEndAfterDamageIsNotClean) {
+    const auto folder = fresh_folder("reader");
+    auto builder = several_blocks(3);
+    builder.trace_end(builder.start_ns() + 1'000'000);
+    std::vector<uint8_t> bytes = builder.bytes();
+    bytes[builder.block_offsets()[1] + sizeof(trace::BlockHeader) + 5] ^= 0x40;
+    const auto path = folder / "1.rhtrace";
+    write_bytes(path, bytes);
+
+    CollectingSink sink;
+    const TraceReadResult result = read_trace(path, sink);
+    const std::string stop = result.summary.describe_stop();
+    EXPECT_EQ(stop.find("complete"), std::string::npos) << stop;
+    EXPECT_NE(stop.find("skipped 1 damaged block ("), std::string::npos) << stop;
 }
 
 TEST(Reader, UnknownRecordTypesAreSkipped) {

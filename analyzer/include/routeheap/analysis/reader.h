@@ -82,6 +82,7 @@ enum class StopReason {
     NotStopped,  // incremental reading that may continue
     TraceEnd,    // the agent closed the trace cleanly
     EndOfFile,   // the file ends at a block boundary but without TraceEnd
+    Exec,        // the last record is ProcessExec: an exec replaced the process image
     Truncated,   // the file ends inside a block
     Corrupt,     // a damaged block with no valid block after it
 };
@@ -98,9 +99,14 @@ struct ReadSummary {
     uint64_t missing_blocks = 0;       // gaps in block sequence numbers
     uint64_t dropped_records = 0;      // reported by the agent in TraceEnd
     StopReason stop = StopReason::NotStopped;
+    std::string exec_path;              // the program of the final ProcessExec when stop is Exec
     std::vector<std::string> warnings;  // one line each, naming the block and byte offset
 
-    bool complete() const { return stop == StopReason::TraceEnd && corrupt_blocks == 0; }
+    // True when the whole trace was read: it ended with TraceEnd, or with the exec that
+    // continued the process in the next image's trace, and no block was damaged.
+    bool complete() const {
+        return (stop == StopReason::TraceEnd || stop == StopReason::Exec) && corrupt_blocks == 0;
+    }
     // One line saying how much was read and why reading stopped.
     std::string describe_stop() const;
 };
@@ -144,6 +150,7 @@ private:
     uint64_t next_sequence_ = 0;
     uint64_t block_index_ = 0;  // blocks met so far, whole or damaged, counting from 0
     std::optional<TraceHeader> header_;
+    bool last_record_is_exec_ = false;
     ReadSummary summary_;
     trace::BlockDecoder decoder_;
     std::vector<uint8_t> compressed_;
