@@ -4,6 +4,8 @@
 #include <routeheap/analysis/detectors.h>
 #include <routeheap/analysis/session.h>
 
+#include <algorithm>
+
 namespace routeheap::cli {
 
 using namespace routeheap::analysis;
@@ -53,12 +55,15 @@ bool LiveTail::all_finished() const {
     return true;
 }
 
-std::set<uint32_t> LiveTail::pids() const {
-    std::set<uint32_t> pids;
+std::map<uint32_t, uint64_t> LiveTail::process_starts() const {
+    std::map<uint32_t, uint64_t> starts;
     for (const auto& [path, trace] : traces_) {
-        if (trace.model) pids.insert(trace.model->header().pid.value);
+        if (!trace.model) continue;
+        const TraceHeader& header = trace.model->header();
+        auto [it, inserted] = starts.try_emplace(header.pid.value, header.start_realtime_ns);
+        if (!inserted) it->second = std::min(it->second, header.start_realtime_ns);
     }
-    return pids;
+    return starts;
 }
 
 }  // namespace routeheap::cli

@@ -9,7 +9,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 
 namespace routeheap::cli {
@@ -29,7 +28,8 @@ public:
     // True when every trace seen so far ended with TraceEnd (or failed to read).
     bool all_finished() const;
 
-    std::set<uint32_t> pids() const;
+    // CLOCK_REALTIME (ns) when each traced pid's first trace was opened.
+    std::map<uint32_t, uint64_t> process_starts() const;
     size_t process_count() const { return traces_.size(); }
     size_t request_count() const { return requests_; }
 
