@@ -14,10 +14,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
+#include <string_view>
 
 namespace routeheap::cli {
 
@@ -96,6 +99,25 @@ std::set<std::string> isolate_logs(const fs::path& folder) {
         if (name.starts_with("isolate-") && name.ends_with(".log")) names.insert(name);
     }
     return names;
+}
+
+// True when `argument` asks V8 for a log file: --prof and its variants, --log, --logfile
+// and the other --log flags. The isolate-*.log files are then the user's.
+bool requests_v8_log(std::string_view argument) {
+    return argument.starts_with("--prof") || argument.starts_with("--log");
+}
+
+// True when the command's arguments or the user's own NODE_OPTIONS ask V8 for a log.
+bool user_requested_v8_logs(const std::vector<std::string>& command) {
+    for (const std::string& argument : command) {
+        if (requests_v8_log(argument)) return true;
+    }
+    const char* node_options = std::getenv("NODE_OPTIONS");
+    std::istringstream words(node_options == nullptr ? "" : node_options);
+    for (std::string word; words >> word;) {
+        if (requests_v8_log(word)) return true;
+    }
+    return false;
 }
 
 // Removes the isolate-*.log files V8 wrote into `folder` during the run, and no others.
@@ -183,7 +205,8 @@ void print_help(const po::options_description& description) {
         "verdict of the detectors. Stop the server with Ctrl-C; routeheap forwards SIGINT,\n"
         "SIGTERM and SIGHUP sent to it alone, copies /tmp/perf-PID.map of each traced process\n"
         "into the folder, removes the isolate-*.log files V8 wrote into the current folder\n"
-        "during the run, and exits with CMD's exit status (128 + signal when a signal ended it).\n"
+        "during the run (none when CMD or your NODE_OPTIONS has --prof or a --log flag), and\n"
+        "exits with CMD's exit status (128 + signal when a signal ended it).\n"
         "\n"
         "The child's environment gets LD_PRELOAD (the agent first), ROUTEHEAP_OUTPUT_DIR (the\n"
         "session folder) and NODE_OPTIONS with --perf-basic-prof-only-functions\n"
@@ -248,7 +271,7 @@ int run_record(const std::vector<std::string>& arguments) {
     }
 
     copy_perf_maps(tail.process_starts(), session);
-    remove_new_isolate_logs(working_folder, logs_before);
+    if (!user_requested_v8_logs(command)) remove_new_isolate_logs(working_folder, logs_before);
     try {
         metadata["end_time"] = utc_timestamp();
         metadata["exit_status"] = exit_code;

@@ -59,5 +59,24 @@ TEST(RecordCli, ShortOutputOptionTakesValue) {
     }
 }
 
+
+TEST(RecordCli, IsolateLogsKeptWhenRequested) {
+    const auto folder = fresh_folder("record-cli");
+    const std::string script = "-- sh -c 'echo v8 > isolate-0x$1-v8.log' sh";
+    EXPECT_EQ(record_in(folder, "record -q -o s1 " + script + " 1 --prof").exit_code, 0);
+    EXPECT_TRUE(fs::exists(folder / "isolate-0x1-v8.log")) << "--prof in the command";
+    EXPECT_EQ(record_in(folder, "record -q -o s2 " + script + " 2 --logfile=v8.log").exit_code, 0);
+    EXPECT_TRUE(fs::exists(folder / "isolate-0x2-v8.log")) << "--logfile in the command";
+
+    const RunResult with_options = run_shell("cd '" + folder.string() + "' && NODE_OPTIONS='--max-old-space-size=99 --prof' "
+                                             "ROUTEHEAP_AGENT='" + placeholder_agent(folder).string() + "' " +
+                                             ROUTEHEAP_BIN + " record -q -o s3 " + script + " 3");
+    EXPECT_EQ(with_options.exit_code, 0) << with_options.output;
+    EXPECT_TRUE(fs::exists(folder / "isolate-0x3-v8.log")) << "--prof in NODE_OPTIONS";
+
+    EXPECT_EQ(record_in(folder, "record -q -o s4 " + script + " 4 --verbose").exit_code, 0);
+    EXPECT_FALSE(fs::exists(folder / "isolate-0x4-v8.log")) << "no log flag: the new log is removed";
+}
+
 }  // namespace
 }  // namespace routeheap::testing
