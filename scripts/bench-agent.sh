@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Measures what the agent costs the sample server, side by side with no profiler and heaptrack:
+# wall time of sequential /buffered uploads, /health throughput under wrk, trace bytes per
+# allocation call and report time. Prints Markdown tables. Usage: scripts/bench-agent.sh [RUNS]
+#
+# Needs a build (ROUTEHEAP_BUILD_DIR, default build/) with bin/routeheap and bin/trace_dump,
+# samples/node-routes/data/asn-ipv4.csv (scripts/setup.sh), heaptrack, curl and wrk.
+# Every server binds to 127.0.0.1 on a free port and is stopped with SIGINT after each run.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${ROUTEHEAP_BUILD_DIR:-$REPO_DIR/build}"
+SAMPLE_DIR="$REPO_DIR/samples/node-routes"
+ROUTEHEAP="$BUILD_DIR/bin/routeheap"
+AGENT="$BUILD_DIR/lib/librouteheap.so"
+# What `routeheap record` adds to NODE_OPTIONS, so JIT frames can be named.
+NODE_PERF_OPTIONS="--perf-basic-prof-only-functions --interpreted-frames-native-stack"
+TRACE_DUMP="$BUILD_DIR/bin/trace_dump"
+SOURCE_CSV="$SAMPLE_DIR/data/asn-ipv4.csv"
+
+RUNS="${1:-5}"
+UPLOADS=20
+CSV_BYTES=4800000     # the upload: whole rows from the start of asn-ipv4.csv, about 4.8 MB
+WRK_SECONDS=10
+WRK_CONNECTIONS=10
+START_TIMEOUT_S=60
+STOP_TIMEOUT_S=60
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+fail() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+WORK_DIR=""
+wrapper_pid=""
+server_log=""
+server_port=""
+server_pid=""   # the node process itself
+
+cleanup() {
+  stop_server || true
+  [[ -n "$WORK_DIR" ]] && rm -rf "$WORK_DIR"
+}
+
+check_tools() {
+  [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || fail "invalid RUNS \"$RUNS\": expected a positive integer"
+  [[ -x "$ROUTEHEAP" ]] || fail "$ROUTEHEAP not found: build first or set ROUTEHEAP_BUILD_DIR"
+  [[ -f "$AGENT" ]] || fail "$AGENT not found: build first or set ROUTEHEAP_BUILD_DIR"
+  [[ -x "$TRACE_DUMP" ]] || fail "$TRACE_DUMP not found: build the trace_dump target"
+  [[ -f "$SOURCE_CSV" ]] || fail "$SOURCE_CSV not found: run scripts/setup.sh"
+  local tool
+  for tool in node curl wrk heaptrack heaptrack_print; do
+    command -v "$tool" >/dev/null || fail "$tool not found: install it (Debian packages nodejs, curl, wrk, heaptrack)"
+  done
+}
+
+# Cuts the source file after the last whole row within CSV_BYTES.
+make_upload() {
+  head -c "$CSV_BYTES" "$SOURCE_CSV" | sed '$d' >"$WORK_DIR/upload.csv"
+}
+
+# Starts the sample server under CONFIG (none, routeheap, routeheap-exact, heaptrack) with
+# output in OUT (a trace folder or heaptrack file prefix), and sets server_port. The agent is
+# preloaded the way `routeheap record` does it, but without record's live request lines, so the
+# figures are the agent's own cost.
+start_server() {
+  local config="$1" out="$2"
+  server_log="$WORK_DIR/server.log"
+  : >"$server_log"
+  # Job control gives the server its own process group and keeps SIGINT deliverable.
+  set -m
+  case "$config" in
+    none) PORT=0 node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null & ;;
+    routeheap | routeheap-exact)
+      mkdir -p "$out"
+      local sample_bytes=262144
+      [[ "$config" == routeheap-exact ]] && sample_bytes=1
+      PORT=0 LD_PRELOAD="$AGENT" ROUTEHEAP_OUTPUT_DIR="$out" ROUTEHEAP_SAMPLE_BYTES="$sample_bytes" \
+        NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
+      ;;
+    heaptrack) PORT=0 heaptrack -o "$out" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null & ;;
+    *) fail "unknown configuration $config" ;;
+  esac
+  wrapper_pid=$!
+  set +m
+
+  local waited=0 port=""
+  while ((waited < START_TIMEOUT_S * 10)); do
+    port="$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$server_log" | head -n1)"
+    if [[ -n "$port" ]]; then
+      server_port="$port"
+      server_pid="$(sed -n 's|^listening on .*(pid \([0-9]*\)).*|\1|p' "$server_log" | head -n1)"
+      return 0
+    fi
+    kill -0 "$wrapper_pid" 2>/dev/null || break
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  cat "$server_log" >&2
+  fail "the server under $config did not print its port within ${START_TIMEOUT_S} s"
+}
+
+# Sends SIGINT to the node server itself (its pid is in the "listening" line) and waits for
+# the started process (heaptrack's script, or node itself) to exit.
+stop_server() {
+  [[ -n "$wrapper_pid" ]] || return 0
+  local pid="$wrapper_pid" node_pid
+  wrapper_pid=""
+  node_pid="$(sed -n 's|^listening on .*(pid \([0-9]*\)).*|\1|p' "$server_log" | head -n1)"
+  [[ -n "$node_pid" ]] && kill -INT "$node_pid" 2>/dev/null || true
+  local waited=0
+  while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT_S * 10)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  kill -0 "$pid" 2>/dev/null && { log "pid $pid still running after SIGINT, sending SIGTERM"; kill -TERM "$pid" 2>/dev/null || true; }
+  wait "$pid" 2>/dev/null || true
+  # The perf map that node writes under the routeheap configurations.
+  [[ -n "$node_pid" ]] && rm -f "/tmp/perf-$node_pid.map"
+  return 0
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# CPU time (user + system) the process has used so far, in ms. Unlike wall time it hardly
+# depends on what else runs on the machine. Threads of the process count (the agent's writer
+# thread among them); other processes do not (heaptrack_interpret and its compressor).
+process_cpu_ms() {
+  local ticks
+  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat")"
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
+# Uploads the CSV UPLOADS times in sequence; prints the wall time and the server's CPU time in ms.
+time_uploads() {
+  local port="$1" start end cpu_start i
+  cpu_start="$(process_cpu_ms "$server_pid")"
+  start="$(now_ms)"
+  for ((i = 0; i < UPLOADS; i++)); do
+    curl -sf -o /dev/null --max-time 120 -H 'Content-Type: text/csv' --data-binary @"$WORK_DIR/upload.csv" \
+      "http://127.0.0.1:$port/buffered" || fail "upload $i to /buffered failed"
+  done
+  end="$(now_ms)"
+  echo "$((end - start)) $(($(process_cpu_ms "$server_pid") - cpu_start))"
+}
+
+# Requests per second of GET /health under wrk, and the server's CPU ms per 1000 requests.
+measure_throughput() {
+  local port="$1" cpu_start output
+  cpu_start="$(process_cpu_ms "$server_pid")"
+  output="$(wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" "http://127.0.0.1:$port/health")"
+  local cpu=$(($(process_cpu_ms "$server_pid") - cpu_start))
+  awk -v cpu="$cpu" '/requests in/ { requests = $1 } /^Requests\/sec:/ { rps = $2 }
+    END { printf "%s %.1f\n", rps, cpu * 1000 / requests }' <<<"$output"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+column_median() { awk -v c="$1" '{ print $c }' "$2" | median; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# Allocation calls counted by the agent (last CounterSample of each trace) and trace bytes.
+routeheap_calls() {
+  local trace total=0 calls
+  for trace in "$1"/*.rhtrace; do
+    calls="$("$TRACE_DUMP" "$trace" | awk '$1 == "type" && $2 == 1 { for (i = 3; i < NF; i++) if ($i == "calls") c = $(i + 1) } END { print c + 0 }')"
+    total=$((total + calls))
+  done
+  echo "$total"
+}
+
+routeheap_bytes() { cat "$1"/*.rhtrace | wc -c; }
+
+heaptrack_calls() { heaptrack_print "$1" 2>/dev/null | sed -n 's/^calls to allocation functions: \([0-9]*\).*/\1/p'; }
+
+time_command_ms() {
+  local start end
+  start="$(now_ms)"
+  "$@" >/dev/null 2>&1 || fail "$* failed"
+  end="$(now_ms)"
+  echo $((end - start))
+}
+
+run_upload_benchmark() {
+  local config run out
+  for config in none routeheap routeheap-exact heaptrack; do
+    for ((run = 1; run <= RUNS; run++)); do
+      out="$WORK_DIR/$config-$run"
+      start_server "$config" "$out"
+      time_uploads "$server_port" >>"$WORK_DIR/upload-$config.ms"
+      stop_server
+      case "$config" in
+        routeheap | routeheap-exact)
+          echo "$(routeheap_bytes "$out") $(routeheap_calls "$out")" >>"$WORK_DIR/bytes-$config"
+          time_command_ms "$ROUTEHEAP" report "$(ls "$out"/*.rhtrace | head -n1)" >>"$WORK_DIR/report-$config.ms"
+          ;;
+        heaptrack)
+          echo "$(wc -c <"$out".zst) $(heaptrack_calls "$out".zst)" >>"$WORK_DIR/bytes-$config"
+          time_command_ms heaptrack_print "$out".zst >>"$WORK_DIR/report-$config.ms"
+          ;;
+      esac
+      rm -rf "$out" "$out".zst
+      log "uploads $config run $run: wall/CPU $(tail -n1 "$WORK_DIR/upload-$config.ms") ms"
+    done
+  done
+}
+
+run_throughput_benchmark() {
+  local config run out
+  for config in none routeheap heaptrack; do
+    for ((run = 1; run <= RUNS; run++)); do
+      out="$WORK_DIR/wrk-$config-$run"
+      start_server "$config" "$out"
+      measure_throughput "$server_port" >>"$WORK_DIR/wrk-$config.rps"
+      stop_server
+      rm -rf "$out" "$out".zst
+      log "wrk $config run $run: requests/s, CPU ms per 1000: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+    done
+  done
+}
+
+print_results() {
+  local base base_cpu config median_ms median_cpu median_rps per_call
+  printf '\n### %d sequential uploads of %s bytes to /buffered (median of %d runs)\n\n' \
+    "$UPLOADS" "$(wc -c <"$WORK_DIR/upload.csv")" "$RUNS"
+  printf '| configuration | wall time (ms) | ratio | server CPU (ms) | CPU ratio | all runs: wall/CPU (ms) |\n'
+  printf '|---|---|---|---|---|---|\n'
+  base="$(column_median 1 "$WORK_DIR/upload-none.ms")"
+  base_cpu="$(column_median 2 "$WORK_DIR/upload-none.ms")"
+  for config in none routeheap routeheap-exact heaptrack; do
+    median_ms="$(column_median 1 "$WORK_DIR/upload-$config.ms")"
+    median_cpu="$(column_median 2 "$WORK_DIR/upload-$config.ms")"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_ms" "$(ratio "$median_ms" "$base")" "$median_cpu" \
+      "$(ratio "$median_cpu" "$base_cpu")" "$(awk '{ printf "%s/%s ", $1, $2 }' "$WORK_DIR/upload-$config.ms")"
+  done
+
+  printf '\n### GET /health under wrk -t1 -c%d -d%ds (median of %d runs)\n\n' "$WRK_CONNECTIONS" "$WRK_SECONDS" "$RUNS"
+  printf '| configuration | requests/s | ratio | server CPU ms per 1000 requests | CPU ratio | all runs: requests/s |\n'
+  printf '|---|---|---|---|---|---|\n'
+  base="$(column_median 1 "$WORK_DIR/wrk-none.rps")"
+  base_cpu="$(column_median 2 "$WORK_DIR/wrk-none.rps")"
+  for config in none routeheap heaptrack; do
+    median_rps="$(column_median 1 "$WORK_DIR/wrk-$config.rps")"
+    median_cpu="$(column_median 2 "$WORK_DIR/wrk-$config.rps")"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" "$(ratio "$median_rps" "$base")" "$median_cpu" \
+      "$(ratio "$median_cpu" "$base_cpu")" "$(awk '{ printf "%s ", $1 }' "$WORK_DIR/wrk-$config.rps")"
+  done
+
+  printf '\n### Trace size and report time on the upload runs (median of %d runs)\n\n' "$RUNS"
+  printf '| configuration | trace bytes | allocation calls | bytes per call | report time (ms) |\n|---|---|---|---|---|\n'
+  for config in routeheap routeheap-exact heaptrack; do
+    per_call="$(awk '$2 > 0 { print $1 / $2 }' "$WORK_DIR/bytes-$config" | median)"
+    printf '| %s | %s | %s | %.3f | %s |\n' "$config" "$(awk '{ print $1 }' "$WORK_DIR/bytes-$config" | median)" \
+      "$(awk '{ print $2 }' "$WORK_DIR/bytes-$config" | median)" "$per_call" "$(median <"$WORK_DIR/report-$config.ms")"
+  done
+}
+
+main() {
+  check_tools
+  WORK_DIR="$(mktemp -d /tmp/routeheap-bench-XXXXXX)"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  make_upload
+  log "load before: $(uptime)"
+  run_upload_benchmark
+  run_throughput_benchmark
+  log "load after: $(uptime)"
+  print_results
+}
+
+main "$@"
