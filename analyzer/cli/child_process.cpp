@@ -104,13 +104,20 @@ pid_t start_child(const std::vector<std::string>& command, const std::vector<std
     return child;
 }
 
-bool child_exited(pid_t child, int& exit_code) {
+bool child_exited(pid_t child, ChildExit& command_exit) {
     int status = 0;
     const pid_t result = ::waitpid(child, &status, WNOHANG);
     if (result != child) return false;
-    exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    command_exit.signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    command_exit.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
     forward_target.store(0);
     return true;
+}
+
+std::string signal_name(int signal_number) {
+    const char* abbreviation = ::sigabbrev_np(signal_number);
+    if (abbreviation == nullptr) return "signal " + std::to_string(signal_number);
+    return std::string("SIG") + abbreviation;
 }
 
 }  // namespace routeheap::cli

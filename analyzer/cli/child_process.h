@@ -23,8 +23,17 @@ void install_signal_forwarding();
 // fails. A command that cannot be executed exits with status 127 after a message.
 pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment);
 
-// Polls the child without blocking. Returns true once it exited, with `exit_code` set
-// to its status, or 128 + signal number when a signal killed it.
-bool child_exited(pid_t child, int& exit_code);
+// The end of the child: its exit status, or 128 + the signal number when a signal
+// killed it, with `signal_number` set then (0 otherwise).
+struct ChildExit {
+    int exit_code = 0;
+    int signal_number = 0;
+};
+
+// Polls the child without blocking. Returns true once it exited, with `command_exit` set.
+bool child_exited(pid_t child, ChildExit& command_exit);
+
+// "SIGINT" for SIGINT; "signal N" for a number without a name.
+std::string signal_name(int signal_number);
 
 }  // namespace routeheap::cli

@@ -181,10 +181,10 @@ void sleep_poll_interval() {
     ::nanosleep(&interval, nullptr);  // a forwarded signal may cut it short; the loop goes on
 }
 
-// Runs the child to completion while tailing the traces; returns its exit code.
-int supervise(pid_t child, LiveTail& tail) {
-    int exit_code = 0;
-    while (!child_exited(child, exit_code)) {
+// Runs the child to completion while tailing the traces; returns how it ended.
+ChildExit supervise(pid_t child, LiveTail& tail) {
+    ChildExit command_exit;
+    while (!child_exited(child, command_exit)) {
         tail.poll(false);
         sleep_poll_interval();
     }
@@ -193,7 +193,7 @@ int supervise(pid_t child, LiveTail& tail) {
         sleep_poll_interval();
     }
     tail.poll(true);
-    return exit_code;
+    return command_exit;
 }
 
 void print_help(const po::options_description& description) {
@@ -263,9 +263,11 @@ int run_record(const std::vector<std::string>& arguments) {
         [](const std::string& warning) { std::cerr << "routeheap record: warning: " << warning << std::endl; });
 
     install_signal_forwarding();
-    int exit_code = 0;
+    pid_t child = 0;
+    ChildExit command_exit;
     try {
-        exit_code = supervise(start_child(command, agent_environment(agent, session)), tail);
+        child = start_child(command, agent_environment(agent, session));
+        command_exit = supervise(child, tail);
     } catch (const std::exception& error) {
         return failure(kSubcommand, error.what());
     }
@@ -274,7 +276,9 @@ int run_record(const std::vector<std::string>& arguments) {
     if (!user_requested_v8_logs(command)) remove_new_isolate_logs(working_folder, logs_before);
     try {
         metadata["end_time"] = utc_timestamp();
-        metadata["exit_status"] = exit_code;
+        metadata["pid"] = child;
+        metadata["exit_status"] = command_exit.exit_code;
+        if (command_exit.signal_number != 0) metadata["exit_signal"] = signal_name(command_exit.signal_number);
         write_session_metadata(session, metadata);
     } catch (const std::exception& error) {
         std::cerr << "routeheap record: warning: " << error.what() << std::endl;
@@ -284,7 +288,7 @@ int run_record(const std::vector<std::string>& arguments) {
               << analysis::count_of(tail.process_count(), "process", "processes") << ", "
               << analysis::count_of(tail.request_count(), "request", "requests") << ")\n"
               << "next: routeheap report " << session.string() << std::endl;
-    return exit_code;
+    return command_exit.exit_code;
 }
 
 }  // namespace routeheap::cli

@@ -84,7 +84,41 @@ void add_allocation_sites(const StackModel& stacks, Symbolizer& symbolizer, Proc
     for (Request& request : requests) request.allocations = sites.profile(request.start_ns, request.end_ns);
 }
 
-ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbolizer,
+// The recorded command's pid and the signal that ended it, from session.json. The
+// signal is empty when the command exited normally or session.json lacks the fields.
+struct CommandEnd {
+    uint32_t pid = 0;
+    std::string signal;
+};
+
+CommandEnd command_end(const std::optional<nlohmann::json>& metadata) {
+    CommandEnd end;
+    if (!metadata) return end;
+    const auto pid = metadata->find("pid");
+    const auto signal = metadata->find("exit_signal");
+    if (pid == metadata->end() || !pid->is_number_unsigned() || signal == metadata->end() || !signal->is_string()) {
+        return end;
+    }
+    end.pid = pid->get<uint32_t>();
+    end.signal = signal->get<std::string>();
+    return end;
+}
+
+// Exit, exec, the command's known signal, or unknown.
+void classify_end(const ReadSummary& read, const ProcessModel& model, const CommandEnd& command,
+                  ProcessReport& report) {
+    if (model.exited()) {
+        report.end = ProcessEnd::Exit;
+    } else if (read.stop == StopReason::Exec) {
+        report.end = ProcessEnd::Exec;
+    } else if (read.stop == StopReason::EndOfFile && !command.signal.empty() &&
+               command.pid == model.header().pid.value) {
+        report.end = ProcessEnd::Signal;
+        report.end_signal = command.signal;
+    }
+}
+
+ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbolizer, const CommandEnd& command,
                             std::vector<Request>& requests) {
     TraceReader reader(path);
     reader.load_header(true);
@@ -109,8 +143,14 @@ ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbo
     report.requests = static_cast<uint32_t>(taken.size());
     report.read = read;
 
+    classify_end(read, model, command, report);
+
     report.warnings = read.warnings;
-    if (!read.complete()) report.warnings.push_back(path.filename().string() + ": " + read.describe_stop());
+    // A trace that ends at a block boundary after the command died from a known signal
+    // is whole: the signal explains the missing TraceEnd.
+    if (!read.complete() && report.end != ProcessEnd::Signal) {
+        report.warnings.push_back(path.filename().string() + ": " + read.describe_stop());
+    }
     if (read.unknown_records > 0) {
         report.warnings.push_back(path.filename().string() + ": skipped " + std::to_string(read.unknown_records) +
                                   " records of types this version does not know");
@@ -177,10 +217,11 @@ SessionAnalysis analyze_session(const Session& session) {
     analysis.warnings = session.warnings;
 
     Symbolizer symbolizer(working_folder(session.metadata));
+    const CommandEnd command = command_end(session.metadata);
     std::vector<std::string> unreadable;
     for (const auto& trace : session.traces) {
         try {
-            analysis.processes.push_back(analyze_trace(trace, symbolizer, analysis.requests));
+            analysis.processes.push_back(analyze_trace(trace, symbolizer, command, analysis.requests));
         } catch (const TraceError& error) {
             unreadable.push_back(error.what());
         }

@@ -94,6 +94,16 @@ json sampling_json(const ProcessReport& process) {
     };
 }
 
+const char* process_end_name(ProcessEnd end) {
+    switch (end) {
+        case ProcessEnd::Exit: return "exit";
+        case ProcessEnd::Exec: return "exec";
+        case ProcessEnd::Signal: return "signal";
+        case ProcessEnd::Unknown: break;
+    }
+    return "unknown";
+}
+
 json process_json(const ProcessReport& process) {
     return {
         {"sampling", sampling_json(process)},
@@ -105,7 +115,10 @@ json process_json(const ProcessReport& process) {
         {"trace", process.trace.string()},
         {"complete", process.complete},
         {"requests", process.requests},
-        {"exit_status", process.exited ? json(process.exit_status) : json(nullptr)},
+        {"exit_status", process.exited && process.exit_status != -1 ? json(process.exit_status) : json(nullptr)},
+        {"ended", process_end_name(process.end)},
+        {"exec_path", process.end == ProcessEnd::Exec ? json(process.read.exec_path) : json(nullptr)},
+        {"signal", process.end == ProcessEnd::Signal ? json(process.end_signal) : json(nullptr)},
         {"read", {{"blocks", process.read.blocks_read},
                   {"bytes", process.read.bytes_read},
                   {"file_bytes", process.read.file_bytes},

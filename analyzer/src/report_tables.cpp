@@ -20,14 +20,28 @@ std::vector<Row> route_rows(const SessionAnalysis& analysis) {
     return rows;
 }
 
+std::string process_state(const ProcessReport& process) {
+    switch (process.end) {
+        case ProcessEnd::Exec:
+            return "replaced by exec of " + process.read.exec_path + " (continues in " +
+                   std::to_string(process.pid.value) + "." + std::to_string(process.image + 1) + ")";
+        case ProcessEnd::Signal: return "ended by " + process.end_signal;
+        case ProcessEnd::Exit: {
+            const std::string state = process.complete ? "complete" : "incomplete";
+            if (process.exit_status == -1) return state + ", exited, status unknown";
+            return state + ", exit status " + std::to_string(process.exit_status);
+        }
+        case ProcessEnd::Unknown: break;
+    }
+    return process.complete ? "complete" : "incomplete";
+}
+
 std::vector<Row> process_rows(const SessionAnalysis& analysis) {
     std::vector<Row> rows{{"pid", "exe", "requests", "trace"}};
     for (const ProcessReport& process : analysis.processes) {
         std::string pid = std::to_string(process.pid.value);
         if (process.image != 0) pid += "." + std::to_string(process.image);
-        std::string state = process.complete ? "complete" : "incomplete";
-        if (process.exited) state += ", exit status " + std::to_string(process.exit_status);
-        rows.push_back({pid, process.exe, std::to_string(process.requests), state});
+        rows.push_back({pid, process.exe, std::to_string(process.requests), process_state(process)});
     }
     return rows;
 }

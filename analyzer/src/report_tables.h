@@ -13,6 +13,10 @@ using Row = std::vector<std::string>;
 // Header row first: method, route, requests, peak growth p50/max, bytes in/out, findings.
 std::vector<Row> route_rows(const SessionAnalysis& analysis);
 
+// How the process ended, for the processes table: "complete, exit status 0", "replaced by
+// exec of /usr/bin/node (continues in 41.1)", "ended by SIGINT" or "incomplete".
+std::string process_state(const ProcessReport& process);
+
 // Header row first: pid, exe, requests, state.
 std::vector<Row> process_rows(const SessionAnalysis& analysis);
 

@@ -78,5 +78,22 @@ TEST(RecordCli, IsolateLogsKeptWhenRequested) {
     EXPECT_FALSE(fs::exists(folder / "isolate-0x4-v8.log")) << "no log flag: the new log is removed";
 }
 
+TEST(RecordCli, SessionNamesTheEndingSignal) {
+    const auto folder = fresh_folder("record-cli");
+    const RunResult result = record_in(folder, "record -q -o signal -- sh -c 'kill -TERM $$'");
+    EXPECT_EQ(result.exit_code, 128 + 15) << result.output;
+    std::ifstream in(folder / "signal" / "session.json");
+    const auto metadata = nlohmann::json::parse(in);
+    EXPECT_EQ(metadata["exit_status"], 128 + 15);
+    EXPECT_EQ(metadata["exit_signal"], "SIGTERM");
+    EXPECT_TRUE(metadata["pid"].is_number_unsigned()) << metadata.dump();
+
+    EXPECT_EQ(record_in(folder, "record -q -o normal -- sh -c 'exit 4'").exit_code, 4);
+    std::ifstream normal_in(folder / "normal" / "session.json");
+    const auto normal = nlohmann::json::parse(normal_in);
+    EXPECT_EQ(normal["exit_status"], 4);
+    EXPECT_FALSE(normal.contains("exit_signal"));
+}
+
 }  // namespace
 }  // namespace routeheap::testing

@@ -16,6 +16,14 @@
 
 namespace routeheap::analysis {
 
+// The end of a traced process image, as far as its trace and session.json show it.
+enum class ProcessEnd {
+    Exit,     // a ProcessExit record: exit() or a return from main
+    Exec,     // the last record is a successful exec; the process continues in the next image
+    Signal,   // no ProcessExit, but session.json names the signal that ended the command
+    Unknown,  // no ProcessExit: killed, or still running when the trace was read
+};
+
 struct ProcessReport {
     ProcessId pid;
     uint32_t image = 0;
@@ -24,7 +32,9 @@ struct ProcessReport {
     uint64_t start_monotonic_ns = 0;
     bool complete = false;  // ended by TraceEnd with no damaged block
     bool exited = false;
-    int32_t exit_status = 0;
+    int32_t exit_status = 0;  // -1: the agent saw the exit but not its status (return from main)
+    ProcessEnd end = ProcessEnd::Unknown;
+    std::string end_signal;  // "SIGINT" when `end` is Signal
     uint32_t requests = 0;
     uint64_t sampled_allocations = 0;  // Allocation records with a stack
     std::optional<SamplingParameters> sampling;  // from the trace's SamplingConfig
