@@ -111,12 +111,33 @@ std::string render_report(const SessionAnalysis& analysis, ReportFormat format, 
     return {};
 }
 
+namespace {
+
+// The innermost JS frame of the application itself: not Node's own modules (node:...)
+// and not a dependency under node_modules. It names the user's code that held the
+// memory, however deep below Node and V8 frames it sits.
+const Frame* first_application_frame(const AllocationSite& site) {
+    for (const Frame& frame : site.frames) {
+        if (frame.kind != FrameKind::Js || frame.location.empty()) continue;
+        if (frame.location.starts_with("node:") || frame.location.find("node_modules/") != std::string::npos) continue;
+        return &frame;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 std::string format_site_line(const AllocationSite& site, size_t depth) {
     std::string line = format_number(site.share * 100, 0) + "% " + format_bytes(site.bytes);
     if (site.estimate) line += " (estimate)";
-    line += " ";
     const size_t shown = std::min(depth, site.frames.size());
-    for (size_t i = 0; i < shown; ++i) line += (i == 0 ? " " : " < ") + site.frames[i].label();
+    const Frame* application = first_application_frame(site);
+    if (application != nullptr && application >= site.frames.data() + shown) {
+        line += "  at " + application->label() + "  via ";
+    } else {
+        line += "  ";
+    }
+    for (size_t i = 0; i < shown; ++i) line += (i == 0 ? "" : " < ") + site.frames[i].label();
     if (shown < site.frames.size()) line += " < ...";
     return line;
 }

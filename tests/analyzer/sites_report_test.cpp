@@ -137,6 +137,35 @@ TEST(SitesText, LinesUnderFinding) {
         << text;
 }
 
+TEST(SitesText, ApplicationFrameNamedFirst) {
+    AllocationSite site;
+    site.bytes = 188 * 1024 * 1024;
+    site.share = 0.8;
+    Frame writev;
+    writev.function = "node::StreamBase::Writev";
+    Frame internal;
+    internal.kind = FrameKind::Js;
+    internal.function = "writevGeneric";
+    internal.location = "node:internal/stream_base_commons:123";
+    Frame dependency;
+    dependency.kind = FrameKind::Js;
+    dependency.function = "parse";
+    dependency.location = "/srv/app/node_modules/csv-parser/index.js:40";
+    Frame handler;
+    handler.kind = FrameKind::Js;
+    handler.function = "handler";
+    handler.location = "/srv/app/server.js:41";
+    site.frames = {writev, internal, dependency, handler};
+
+    const std::string line = format_site_line(site, 1);
+    EXPECT_EQ(line.substr(0, line.find("  via")), "80% 188 MiB  at " + handler.label());
+    EXPECT_NE(line.find("  via node::StreamBase::Writev < ..."), std::string::npos) << line;
+    EXPECT_EQ(format_site_line(site, 4).find("  at "), std::string::npos);  // the handler is shown anyway
+
+    site.frames = {writev, internal, dependency};
+    EXPECT_EQ(format_site_line(site, 1).find("  at "), std::string::npos);
+}
+
 TEST(SitesMarkdown, ListUnderFinding) {
     ReportOptions options;
     options.stack_depth = 2;
@@ -227,7 +256,9 @@ TEST(ReportStacks, OptionChecked) {
     EXPECT_NE(zero.output.find("invalid --stacks 0"), std::string::npos) << zero.output;
     const RunResult one = run("report --stacks 1 " + folder.string());
     EXPECT_EQ(one.exit_code, 0) << one.output;
-    EXPECT_NE(one.output.find("79% 6.0 MiB  JSON.stringify < ...\n"), std::string::npos) << one.output;
+    EXPECT_NE(one.output.find("79% 6.0 MiB  at handleBuffered /srv/app/server.js:75  via JSON.stringify < ...\n"),
+              std::string::npos)
+        << one.output;
 }
 
 }  // namespace

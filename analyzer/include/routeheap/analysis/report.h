@@ -28,7 +28,9 @@ nlohmann::json render_json(const SessionAnalysis& analysis, const ReportOptions&
 std::string render_report(const SessionAnalysis& analysis, ReportFormat format, const ReportOptions& options = {});
 
 // "42% 120 MiB (estimate)  handler server.js:41 < JSON.stringify < ...": one allocation
-// site with at most `depth` frames, innermost first.
+// site with at most `depth` frames, innermost first. When the stack has a JS frame of
+// the application (outside node: modules and node_modules) below those frames, the line
+// names it first: "80% 188 MiB  at handler server.js:41  via node::StreamBase::Writev < ...".
 std::string format_site_line(const AllocationSite& site, size_t depth);
 
 // "POST /buffered 200  in 24.1 MiB  out 61.3 MiB  peak +412 MiB (6.7x response)  BUFFERED RESPONSE"
