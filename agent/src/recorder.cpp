@@ -78,9 +78,11 @@ constexpr uint64_t kNsPerMs = 1000000;
 std::atomic<uint32_t> g_drain_requested{0};
 
 // A thread whose ring is full waits this long per attempt, and at most this many
-// attempts, for the writer to drain it before the record is dropped.
+// attempts (0.5 s), for the writer to drain it before the record is dropped. With a
+// 50 ms bound, four Workers allocating in exact mode on a busy 2-vCPU machine lost
+// records.
 constexpr uint64_t kFullRingWaitNs = 100000;
-constexpr int kFullRingAttempts = 500;
+constexpr int kFullRingAttempts = 5000;
 
 // Sleeps until `deadline_ns` (CLOCK_MONOTONIC) or until a drain is requested.
 void wait_until(uint64_t deadline_ns) {
@@ -412,6 +414,11 @@ void finish_recording(int status) {
         // A process that exits right after start (a forked child, say) must still
         // name its modules; the writer thread scans them when it starts.
         wait_for_first_module_scan(200);
+        // Room in this thread's ring for the last records: in exact mode it may be full.
+        if (lock_writer_for_exit()) {
+            SpinLockGuard guard(g_writer_lock, std::adopt_lock);
+            if (recording()) writer().drain(g_buffers);
+        }
         net::on_process_exit();
         emit_counter_sample(trace::SampleReason::ProcessEnd, 0, now_ns());
     }

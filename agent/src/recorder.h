@@ -11,9 +11,9 @@
 namespace routeheap::agent {
 
 // emit_record() for the sampled-allocation records: when the calling thread's ring
-// is full, it wakes the writer thread and waits up to about 50 ms for room before it
-// drops the record, so exact mode (ROUTEHEAP_SAMPLE_BYTES=1) loses nothing under
-// bursts. The writer thread itself never waits.
+// is full, it wakes the writer thread and waits up to about 0.5 s for room before it
+// drops the record, so exact mode (ROUTEHEAP_SAMPLE_BYTES=1) loses records only when
+// the writer falls that far behind. The writer thread itself never waits.
 bool emit_record_waiting(const void* record, size_t size);
 
 // Stops recording after a failure: the writer thread writes what it has, ends the

@@ -33,6 +33,9 @@ void init_stack_walk();
 // allocation function. Reads the thread's stack bounds from /proc/self/maps with raw
 // syscalls on its first call in each thread. Returns the number of frames stored
 // (0 when the thread runs on a stack the agent cannot bound, such as a signal stack).
+// NOTE: there is no libunwind fallback yet. A caller without a frame pointer (parts
+// of glibc and libstdc++) loses its own caller's frame, or ends the stack early when
+// it uses rbp as a general register.
 size_t capture_stack(uint64_t* frames, size_t max_frames);
 
 // Finds the mapping of /proc/self/maps that contains `address`, with raw syscalls and

@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
             std::printf(" mean %llu always %llu max_frames %u",
                         static_cast<unsigned long long>(config.mean_interval_bytes),
                         static_cast<unsigned long long>(config.always_threshold_bytes), config.max_frames);
+        } else if (record.type == trace::RecordType::TraceEnd) {
+            std::printf(" dropped %llu",
+                        static_cast<unsigned long long>(record.as<trace::TraceEnd>().dropped_records));
         } else if (record.type == trace::RecordType::AgentLog) {
             std::printf(" text %s", record.tail(sizeof(trace::AgentLog)).c_str());
         }
