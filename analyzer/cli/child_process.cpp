@@ -1,6 +1,7 @@
 // Child process start, environment and signal forwarding for `routeheap record`.
 #include "child_process.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,8 +86,19 @@ pid_t start_child(const std::vector<std::string>& command, const std::vector<std
     for (const std::string& variable : environment) variables.push_back(const_cast<char*>(variable.c_str()));
     variables.push_back(nullptr);
 
+    // The child writes exec's errno into this pipe; a successful exec closes it empty.
+    int exec_error_pipe[2];
+    if (::pipe2(exec_error_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error(std::string("cannot create a pipe: ") + std::strerror(errno));
+    }
+
     const pid_t child = ::fork();
-    if (child < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+    if (child < 0) {
+        const int error = errno;
+        ::close(exec_error_pipe[0]);
+        ::close(exec_error_pipe[1]);
+        throw std::runtime_error(std::string("fork failed: ") + std::strerror(error));
+    }
     if (child == 0) {
         // exec resets caught signals to their defaults; the mask is inherited, so clear it.
         sigset_t none;
@@ -95,10 +107,24 @@ pid_t start_child(const std::vector<std::string>& command, const std::vector<std
         environ = variables.data();
         ::execvp(arguments[0], arguments.data());
         const int error = errno;
-        const std::string message =
-            "routeheap record: cannot run '" + command[0] + "': " + std::strerror(error) + "\n";
-        [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message.data(), message.size());
+        [[maybe_unused]] const ssize_t written = ::write(exec_error_pipe[1], &error, sizeof(error));
         ::_exit(error == ENOENT ? 127 : 126);
+    }
+
+    ::close(exec_error_pipe[1]);
+    int exec_error = 0;
+    ssize_t got = 0;
+    do {
+        got = ::read(exec_error_pipe[0], &exec_error, sizeof(exec_error));
+    } while (got < 0 && errno == EINTR);
+    ::close(exec_error_pipe[0]);
+    if (got == static_cast<ssize_t>(sizeof(exec_error))) {
+        int status = 0;
+        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        throw CommandNotStarted("cannot run '" + command[0] + "': " + std::strerror(exec_error) +
+                                    (exec_error == ENOENT ? "; check the command name and PATH" : ""),
+                                exec_error == ENOENT ? 127 : 126);
     }
     forward_target.store(child);
     return child;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,17 @@ std::vector<std::string> agent_environment(const std::filesystem::path& agent, c
 // child once it is known, so routeheap itself outlives the signal.
 void install_signal_forwarding();
 
+// A command that could not be executed; `exit_code` is 127 when it was not found and
+// 126 otherwise, as shells report it.
+class CommandNotStarted : public std::runtime_error {
+public:
+    CommandNotStarted(const std::string& message, int code) : std::runtime_error(message), exit_code(code) {}
+    int exit_code;
+};
+
 // Starts `command` (searched in PATH) in the caller's process group so the terminal's
-// Ctrl-C reaches it directly. Returns its pid; throws std::runtime_error when fork
-// fails. A command that cannot be executed exits with status 127 after a message.
+// Ctrl-C reaches it directly, and returns its pid once exec succeeded. Throws
+// CommandNotStarted when exec fails, and std::runtime_error when fork fails.
 pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment);
 
 // The end of the child: its exit status, or 128 + the signal number when a signal

@@ -7,6 +7,7 @@
 #include "session_folder.h"
 
 #include <routeheap/analysis/report.h>
+#include <routeheap/analysis/session.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -176,6 +177,14 @@ void copy_perf_maps(const std::map<uint32_t, uint64_t>& process_starts, const fs
     }
 }
 
+// Removes what record wrote into the session folder before the command failed to
+// start, and the folder itself when record created it.
+void remove_unused_session(const fs::path& session, bool created_folder) {
+    std::error_code error;
+    fs::remove(session / analysis::kSessionMetadataFile, error);
+    if (created_folder) fs::remove(session, error);  // fails, harmlessly, unless the folder is empty
+}
+
 void sleep_poll_interval() {
     timespec interval{0, kPollIntervalMs * 1000 * 1000};
     ::nanosleep(&interval, nullptr);  // a forwarded signal may cut it short; the loop goes on
@@ -240,6 +249,8 @@ int run_record(const std::vector<std::string>& arguments) {
     fs::path agent;
     fs::path session;
     nlohmann::json metadata;
+    std::error_code exists_error;
+    const bool created_folder = options.output.empty() || !fs::exists(options.output, exists_error);
     try {
         agent = locate_agent();
         session = prepare_session_folder(options.output.empty() ? default_session_name() : options.output);
@@ -268,6 +279,10 @@ int run_record(const std::vector<std::string>& arguments) {
     try {
         child = start_child(command, agent_environment(agent, session));
         command_exit = supervise(child, tail);
+    } catch (const CommandNotStarted& error) {
+        remove_unused_session(session, created_folder);
+        failure(kSubcommand, error.what());
+        return error.exit_code;
     } catch (const std::exception& error) {
         return failure(kSubcommand, error.what());
     }
@@ -286,8 +301,17 @@ int run_record(const std::vector<std::string>& arguments) {
 
     std::cerr << "session: " << session.string() << "  ("
               << analysis::count_of(tail.process_count(), "process", "processes") << ", "
-              << analysis::count_of(tail.request_count(), "request", "requests") << ")\n"
-              << "next: routeheap report " << session.string() << std::endl;
+              << analysis::count_of(tail.request_count(), "request", "requests") << ")" << std::endl;
+    if (tail.process_count() == 0) {
+        std::cerr << "routeheap record: warning: no process loaded the agent, so nothing was recorded; check that "
+                     "ROUTEHEAP_AGENT ("
+                  << agent.string()
+                  << ") is a loadable librouteheap.so, that ROUTEHEAP_DISABLE is not set, and that CMD is not "
+                     "statically linked"
+                  << std::endl;
+    } else {
+        std::cerr << "next: routeheap report " << session.string() << std::endl;
+    }
     return command_exit.exit_code;
 }
 

@@ -95,5 +95,49 @@ TEST(RecordCli, SessionNamesTheEndingSignal) {
     EXPECT_FALSE(normal.contains("exit_signal"));
 }
 
+TEST(RecordCli, MissingCommandLeavesNoSession) {
+    const auto folder = fresh_folder("record-cli");
+    const RunResult named = record_in(folder, "record -o named -- no-such-command-for-routeheap");
+    EXPECT_EQ(named.exit_code, 127) << named.output;
+    EXPECT_NE(named.output.find("cannot run 'no-such-command-for-routeheap': No such file or directory"),
+              std::string::npos)
+        << named.output;
+    EXPECT_EQ(named.output.find("session:"), std::string::npos) << named.output;
+    EXPECT_EQ(named.output.find("next:"), std::string::npos) << named.output;
+    EXPECT_FALSE(fs::exists(folder / "named"));
+
+    fs::create_directory(folder / "empty");
+    EXPECT_EQ(record_in(folder, "record -o empty -- no-such-command-for-routeheap").exit_code, 127);
+    EXPECT_TRUE(fs::is_empty(folder / "empty")) << "the user's empty folder is kept, and left empty";
+
+    const fs::path cwd = folder / "default";
+    fs::create_directory(cwd);
+    const RunResult unnamed = record_in(cwd, "record -- no-such-command-for-routeheap");
+    EXPECT_EQ(unnamed.exit_code, 127) << unnamed.output;
+    for (const auto& entry : fs::directory_iterator(cwd)) {
+        EXPECT_FALSE(entry.path().filename().string().starts_with("routeheap-")) << entry.path();
+    }
+
+    std::ofstream(folder / "notes.txt") << "not a program";
+    fs::permissions(folder / "notes.txt", fs::perms::owner_read | fs::perms::owner_write);
+    const RunResult not_executable = record_in(folder, "record -o plain -- ./notes.txt");
+    EXPECT_EQ(not_executable.exit_code, 126) << not_executable.output;
+    EXPECT_NE(not_executable.output.find("Permission denied"), std::string::npos) << not_executable.output;
+    EXPECT_FALSE(fs::exists(folder / "plain"));
+}
+
+TEST(RecordCli, UnloadedAgentIsNamed) {
+    const auto folder = fresh_folder("record-cli");
+    const RunResult result = record_in(folder, "record -o session -- sh -c 'exit 3'");
+    EXPECT_EQ(result.exit_code, 3) << result.output;
+    const std::string warning = "no process loaded the agent";
+    const size_t at = result.output.find(warning);
+    ASSERT_NE(at, std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find(warning, at + 1), std::string::npos) << "the warning is printed once";
+    EXPECT_NE(result.output.find("ROUTEHEAP_DISABLE"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("placeholder-agent.so"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("next:"), std::string::npos) << result.output;
+}
+
 }  // namespace
 }  // namespace routeheap::testing
