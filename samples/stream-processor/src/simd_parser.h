@@ -41,6 +41,9 @@ class SimdParser {
     if (first == last) {
       return (dirty_[first] & head & tail) != 0;
     }
+    if (last == first + 1) {
+      return ((dirty_[first] & head) | (dirty_[last] & tail)) != 0;
+    }
     return dirty_across_blocks(first, last, head, tail);
   }
   bool dirty_across_blocks(std::size_t first, std::size_t last, std::uint64_t head,
