@@ -51,8 +51,8 @@ po::options_description record_options(RecordOptions& options) {
     description.add_options()
         ("help,h", "print this help")
         ("output,o", po::value(&options.output)->value_name("DIR"),
-         "session folder to create (mode 0700); it must not exist or be empty "
-         "(default: routeheap-YYYYMMDD-HHMMSS in the current folder)")
+         "session folder, set to mode 0700: a new folder or an empty one (default: "
+         "routeheap-YYYYMMDD-HHMMSS in the current folder, with -2, -3, ... added when that exists)")
         ("quiet,q", po::bool_switch(&options.quiet), "do not print a line per finished request");
     return description;
 }
@@ -253,7 +253,7 @@ int run_record(const std::vector<std::string>& arguments) {
     const bool created_folder = options.output.empty() || !fs::exists(options.output, exists_error);
     try {
         agent = locate_agent();
-        session = prepare_session_folder(options.output.empty() ? default_session_name() : options.output);
+        session = options.output.empty() ? create_default_session_folder() : prepare_session_folder(options.output);
         metadata = {{"command", command},
                     {"start_time", utc_timestamp()},
                     {"routeheap_version", ROUTEHEAP_VERSION},

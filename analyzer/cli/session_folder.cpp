@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// create_default_session_folder tries NAME, NAME-2, ... up to this suffix.
+constexpr int kMaxDefaultNameSuffix = 1000;
+
 std::tm now_parts(bool utc) {
     const std::time_t now = std::time(nullptr);
     std::tm parts{};
@@ -59,6 +62,11 @@ fs::path prepare_session_folder(const fs::path& folder) {
             throw SessionFolderError("the output folder '" + absolute.string() +
                                      "' exists and is not empty; choose another --output or remove it");
         }
+        // The traces may hold command lines and paths: the folder is private like them.
+        if (::chmod(absolute.c_str(), 0700) != 0) {
+            throw SessionFolderError("cannot set mode 0700 on the output folder '" + absolute.string() +
+                                     "': " + std::strerror(errno) + "; choose another --output");
+        }
         return absolute;
     }
     if (::mkdir(absolute.c_str(), 0700) != 0) {
@@ -67,6 +75,28 @@ fs::path prepare_session_folder(const fs::path& folder) {
     // mkdir applies the umask, which may only remove bits; state the mode explicitly.
     ::chmod(absolute.c_str(), 0700);
     return absolute;
+}
+
+fs::path create_default_session_folder() {
+    const std::string base = default_session_name();
+    std::error_code error;
+    const fs::path folder = fs::current_path(error);
+    if (error) throw SessionFolderError("cannot read the current folder: " + error.message());
+
+    for (int suffix = 1; suffix <= kMaxDefaultNameSuffix; ++suffix) {
+        const fs::path candidate = folder / (suffix == 1 ? base : base + "-" + std::to_string(suffix));
+        // mkdir is the exclusive test: another record started in the same second gets EEXIST.
+        if (::mkdir(candidate.c_str(), 0700) == 0) {
+            ::chmod(candidate.c_str(), 0700);
+            return candidate;
+        }
+        if (errno != EEXIST) {
+            throw SessionFolderError("cannot create the session folder '" + candidate.string() +
+                                     "': " + std::strerror(errno) + "; choose a folder with --output");
+        }
+    }
+    throw SessionFolderError("the folders " + base + " to " + base + "-" + std::to_string(kMaxDefaultNameSuffix) +
+                             " all exist in " + folder.string() + "; choose a folder with --output");
 }
 
 void write_session_metadata(const fs::path& folder, const nlohmann::json& metadata) {

@@ -17,9 +17,14 @@ public:
 // "routeheap-YYYYMMDD-HHMMSS" in local time.
 std::string default_session_name();
 
-// Creates `folder` with mode 0700 (or accepts it when it exists, is a folder and is
-// empty) and returns its absolute path. Throws SessionFolderError otherwise.
+// Creates `folder` with mode 0700, or accepts it when it exists, is a folder and is
+// empty, and sets its mode to 0700. Returns its absolute path; throws
+// SessionFolderError otherwise.
 std::filesystem::path prepare_session_folder(const std::filesystem::path& folder);
+
+// Creates default_session_name() in the current folder, or NAME-2, NAME-3, ... when
+// that exists, and returns its absolute path. Throws SessionFolderError.
+std::filesystem::path create_default_session_folder();
 
 // Writes session.json atomically (a temporary file renamed over it).
 void write_session_metadata(const std::filesystem::path& folder, const nlohmann::json& metadata);

@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
+#include <vector>
 
 namespace routeheap::testing {
 namespace {
@@ -137,6 +139,43 @@ TEST(RecordCli, UnloadedAgentIsNamed) {
     EXPECT_NE(result.output.find("ROUTEHEAP_DISABLE"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("placeholder-agent.so"), std::string::npos) << result.output;
     EXPECT_EQ(result.output.find("next:"), std::string::npos) << result.output;
+}
+
+// The default session name for `offset_seconds` from now, as record formats it.
+std::string default_name_at(int offset_seconds) {
+    const std::time_t when = std::time(nullptr) + offset_seconds;
+    std::tm parts{};
+    localtime_r(&when, &parts);
+    char buffer[64];
+    std::strftime(buffer, sizeof(buffer), "routeheap-%Y%m%d-%H%M%S", &parts);
+    return buffer;
+}
+
+TEST(RecordCli, TakenDefaultNameGetsSuffix) {
+    const auto folder = fresh_folder("record-cli");
+    // Occupy the names of the next few seconds, so the run meets one whenever it starts.
+    std::vector<std::string> taken;
+    for (int offset = 0; offset < 10; ++offset) {
+        taken.push_back(default_name_at(offset));
+        fs::create_directory(folder / taken.back());
+        std::ofstream(folder / taken.back() / "other-run.txt") << "another session";
+    }
+    const RunResult result = record_in(folder, "record -q -- /bin/true");
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    bool found = false;
+    for (const std::string& name : taken) found = found || fs::exists(folder / (name + "-2") / "session.json");
+    EXPECT_TRUE(found) << result.output;
+    EXPECT_NE(result.output.find("-2"), std::string::npos) << result.output;
+}
+
+TEST(RecordCli, EmptyOutputFolderBecomesPrivate) {
+    const auto folder = fresh_folder("record-cli");
+    fs::create_directory(folder / "out");
+    fs::permissions(folder / "out", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                        fs::perms::others_read | fs::perms::others_exec);
+    const RunResult result = record_in(folder, "record -q -o out -- /bin/true");
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_EQ(fs::status(folder / "out").permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
 }  // namespace
