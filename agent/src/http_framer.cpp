@@ -1004,8 +1004,13 @@ void Framer::feed_response_bytes(const uint8_t* data, size_t size, WriteProgress
             i = size;
             break;
         case kRespHeaders: {
-            ++response_.head_bytes;
-            HeaderParser::Step step = response_.headers.feed(data[i++]);
+            // Header bytes go straight to the parser until it ends the section or fails:
+            // nothing the checks above depend on changes in between.
+            HeaderParser::Step step = HeaderParser::Step::More;
+            while (i < size && step != HeaderParser::Step::Error && step != HeaderParser::Step::SectionDone) {
+                ++response_.head_bytes;
+                step = response_.headers.feed(data[i++]);
+            }
             if (step == HeaderParser::Step::Error) {
                 fail(response_.headers.error);
             } else if (step == HeaderParser::Step::SectionDone) {
