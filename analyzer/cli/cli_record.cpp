@@ -102,7 +102,7 @@ std::set<std::string> isolate_logs(const fs::path& folder) {
     return names;
 }
 
-// True when `argument` asks V8 for a log file: --prof and its variants, --log, --logfile
+// True when `argument` requests a V8 log file: --prof and its variants, --log, --logfile
 // and the other --log flags. The isolate-*.log files are then the user's.
 bool requests_v8_log(std::string_view argument) {
     return argument.starts_with("--prof") || argument.starts_with("--log");
@@ -185,6 +185,26 @@ void remove_unused_session(const fs::path& session, bool created_folder) {
     if (created_folder) fs::remove(session, error);  // fails, harmlessly, unless the folder is empty
 }
 
+// The routeheap command as the user ran it (argv[0]), made absolute when it is a
+// path, so the printed report command works from any folder.
+std::string invoked_program() {
+    const std::string invoked = program_invocation_name;
+    if (invoked.find('/') == std::string::npos) return invoked;
+    std::error_code error;
+    const fs::path absolute = fs::absolute(invoked, error);
+    return error ? invoked : absolute.lexically_normal().string();
+}
+
+// `text` as one shell word: unchanged when it has only safe characters, else in single quotes.
+std::string shell_quote(const std::string& text) {
+    const bool safe = !text.empty() && text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                              "0123456789/._+:,=@%-") == std::string::npos;
+    if (safe) return text;
+    std::string quoted = "'";
+    for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
 void sleep_poll_interval() {
     timespec interval{0, kPollIntervalMs * 1000 * 1000};
     ::nanosleep(&interval, nullptr);  // a forwarded signal may cut it short; the loop goes on
@@ -223,7 +243,22 @@ void print_help(const po::options_description& description) {
         description,
         "\nenvironment:\n"
         "  ROUTEHEAP_AGENT   path of librouteheap.so to preload (default: ../lib next to the\n"
-        "                    routeheap executable, then the install libdir)\n");
+        "                    routeheap executable, then the install libdir)\n"
+        "\n"
+        "The agent in CMD reads these variables, which CMD inherits (default in parentheses;\n"
+        "ranges and details in docs/configuration.md):\n"
+        "  ROUTEHEAP_SAMPLE_MS        counter sample interval while a request is open, ms (10)\n"
+        "  ROUTEHEAP_IDLE_SAMPLE_MS   counter sample interval while no request is open, ms (1000)\n"
+        "  ROUTEHEAP_FLUSH_MS         interval of writing buffered records to the trace, ms (50)\n"
+        "  ROUTEHEAP_BUFFER_KB        record buffer per recording thread, KiB (1024)\n"
+        "  ROUTEHEAP_MAX_LIVE_BLOCKS  live malloc blocks whose size is kept (1048576)\n"
+        "  ROUTEHEAP_SAMPLE_BYTES     mean bytes allocated between stack samples (262144)\n"
+        "  ROUTEHEAP_ALWAYS_BYTES     smallest allocation that always gets a stack, bytes (1048576)\n"
+        "  ROUTEHEAP_MAX_FRAMES       deepest stack kept, frames (64)\n"
+        "  ROUTEHEAP_MAX_STACKS       distinct stacks per trace (262144)\n"
+        "  ROUTEHEAP_DISABLE          1 turns the agent off (0)\n"
+        "  ROUTEHEAP_QUIET            1 stops the agent's messages on stderr (0)\n"
+        "record sets ROUTEHEAP_OUTPUT_DIR to the session folder.\n");
 }
 
 }  // namespace
@@ -263,6 +298,7 @@ int run_record(const std::vector<std::string>& arguments) {
     } catch (const std::exception& error) {
         return failure(kSubcommand, error.what());
     }
+    std::cerr << "routeheap record: recording into " << session.string() << std::endl;
 
     const fs::path working_folder = fs::current_path();
     const std::set<std::string> logs_before = isolate_logs(working_folder);
@@ -310,7 +346,8 @@ int run_record(const std::vector<std::string>& arguments) {
                      "statically linked"
                   << std::endl;
     } else {
-        std::cerr << "next: routeheap report " << session.string() << std::endl;
+        std::cerr << "next: " << shell_quote(invoked_program()) << " report " << shell_quote(session.string())
+                  << std::endl;
     }
     return command_exit.exit_code;
 }

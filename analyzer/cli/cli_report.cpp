@@ -17,7 +17,7 @@ constexpr const char* kUsage =
     "usage: routeheap report PATH [--format text|json|markdown] [--stacks N] [--output FILE] (see routeheap report --help)";
 
 struct ReportCommandOptions {
-    std::string path;
+    std::vector<std::string> paths;  // every positional argument; exactly one is valid
     std::string format = "text";
     std::string output;
     int stacks = 5;
@@ -27,11 +27,11 @@ po::options_description report_options(ReportCommandOptions& options) {
     po::options_description description("options");
     description.add_options()
         ("help,h", "print this help")
-        ("format,f", po::value(&options.format)->default_value("text"),
+        ("format,f", po::value(&options.format)->default_value("text")->value_name("FORMAT"),
          "report format: text (tables for a terminal), json (schema routeheap.report/1) or markdown")
-        ("stacks", po::value(&options.stacks)->default_value(5),
+        ("stacks", po::value(&options.stacks)->default_value(5)->value_name("N"),
          "frames printed per allocation site, innermost first (1 or more); applies to text, markdown and JSON")
-        ("output,o", po::value(&options.output),
+        ("output,o", po::value(&options.output)->value_name("FILE"),
          "write the report to FILE instead of standard output (replaced if it exists)");
     return description;
 }
@@ -42,11 +42,11 @@ int run_report(const std::vector<std::string>& arguments) {
     ReportCommandOptions options;
     po::options_description description = report_options(options);
     po::options_description hidden;
-    hidden.add_options()("path", po::value(&options.path));
+    hidden.add_options()("path", po::value(&options.paths));
     po::options_description all;
     all.add(description).add(hidden);
     po::positional_options_description positional;
-    positional.add("path", 1);
+    positional.add("path", -1);
 
     po::variables_map values;
     try {
@@ -60,11 +60,21 @@ int run_report(const std::vector<std::string>& arguments) {
                    "Analyses a session folder written by `routeheap record` (or one .rhtrace file):\n"
                    "per-route memory growth, requests, findings with evidence and fixes, the allocation\n"
                    "sites that held each finding's memory at its peak, and warnings about truncated or\n"
-                   "damaged traces. Byte sizes print in IEC units (KiB, MiB, GiB).",
+                   "damaged traces. Byte sizes print in IEC units (KiB, MiB, GiB).\n"
+                   "\n"
+                   "arguments:\n"
+                   "  PATH                  a session folder written by routeheap record, or one\n"
+                   "                        .rhtrace file",
                    description, "\nexit status: 0 on success, 1 when PATH cannot be read, 2 for an invalid command line.\n");
         return 0;
     }
-    if (options.path.empty()) return usage_error(kSubcommand, "missing PATH (a session folder or .rhtrace file)", kUsage);
+    if (options.paths.empty()) return usage_error(kSubcommand, "missing PATH (a session folder or .rhtrace file)", kUsage);
+    if (options.paths.size() > 1) {
+        return usage_error(kSubcommand, "unexpected argument '" + options.paths[1] + "' after PATH '" +
+                                            options.paths[0] + "'; report reads one session folder or trace",
+                           kUsage);
+    }
+    const std::string& path = options.paths.front();
     const auto format = parse_report_format(options.format);
     if (!format) {
         return usage_error(kSubcommand, "invalid --format '" + options.format + "'; use text, json or markdown", kUsage);
@@ -78,7 +88,7 @@ int run_report(const std::vector<std::string>& arguments) {
     report_options.stack_depth = static_cast<size_t>(options.stacks);
 
     try {
-        const Session session = open_session(options.path);
+        const Session session = open_session(path);
         const SessionAnalysis analysis = analyze_session(session);
         return write_output(kSubcommand, render_report(analysis, *format, report_options), options.output);
     } catch (const SessionError& error) {

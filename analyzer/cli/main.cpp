@@ -29,7 +29,8 @@ void print_main_help() {
                  "      stacks for flamegraph.pl, inferno or speedscope\n"
                  "\n"
                  "options:\n"
-                 "  -h [ --help ]   print this help; `routeheap SUBCOMMAND --help` for a subcommand\n"
+                 "  -h [ --help ]   print this help; `routeheap help SUBCOMMAND` or\n"
+                 "                  `routeheap SUBCOMMAND --help` for a subcommand\n"
                  "  --version       print the routeheap version\n"
                  "\n"
                  "exit status: 0 on success, 1 when the work failed, 2 for an invalid command\n"
@@ -76,6 +77,15 @@ int main(int argc, char** argv) {
 
     const std::string subcommand = argv[1];
     const std::vector<std::string> arguments(argv + 2, argv + argc);
+    if (subcommand == "help" && !arguments.empty()) {
+        // `routeheap help record` is `routeheap record --help`.
+        const std::string& topic = arguments.front();
+        if (topic == "record") return run_record({"--help"});
+        if (topic == "report") return run_report({"--help"});
+        if (topic == "export") return run_export({"--help"});
+        std::cerr << "routeheap: unknown subcommand '" << topic << "' after help\n" << kUsage << "\n";
+        return kExitUsage;
+    }
     if (subcommand == "-h" || subcommand == "--help" || subcommand == "help") {
         print_main_help();
         return 0;

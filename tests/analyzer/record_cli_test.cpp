@@ -178,5 +178,44 @@ TEST(RecordCli, EmptyOutputFolderBecomesPrivate) {
     EXPECT_EQ(fs::status(folder / "out").permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
+TEST(RecordCli, HelpTopicPrintsSubcommandHelp) {
+    const auto folder = fresh_folder("record-cli");
+    const RunResult record = run_shell(std::string(ROUTEHEAP_BIN) + " help record");
+    EXPECT_EQ(record.exit_code, 0) << record.output;
+    EXPECT_NE(record.output.find("usage: routeheap record"), std::string::npos) << record.output;
+    EXPECT_NE(record.output.find("ROUTEHEAP_SAMPLE_BYTES"), std::string::npos) << record.output;
+    EXPECT_NE(record.output.find("ROUTEHEAP_DISABLE"), std::string::npos) << record.output;
+    EXPECT_NE(record.output.find("docs/configuration.md"), std::string::npos) << record.output;
+    EXPECT_EQ(record.output.find("must not exist or be empty"), std::string::npos) << record.output;
+
+    const RunResult report = run_shell(std::string(ROUTEHEAP_BIN) + " help report");
+    EXPECT_EQ(report.exit_code, 0) << report.output;
+    EXPECT_NE(report.output.find("--format ] FORMAT"), std::string::npos) << report.output;
+    EXPECT_NE(report.output.find("--output ] FILE"), std::string::npos) << report.output;
+    EXPECT_NE(report.output.find("  PATH "), std::string::npos) << report.output;
+
+    const RunResult unknown = run_shell(std::string(ROUTEHEAP_BIN) + " help recrod");
+    EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+    EXPECT_NE(unknown.output.find("'recrod'"), std::string::npos) << unknown.output;
+}
+
+TEST(RecordCli, ReportNamesExtraArgument) {
+    const auto folder = fresh_folder("record-cli");
+    const RunResult result = run_shell(std::string(ROUTEHEAP_BIN) + " report first-path second-path");
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_NE(result.output.find("unexpected argument 'second-path'"), std::string::npos) << result.output;
+}
+
+TEST(RecordCli, SessionFolderPrintedAtStart) {
+    const auto folder = fresh_folder("record-cli");
+    const RunResult result = record_in(folder, "record -o started -- sh -c 'echo command-ran'");
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    const size_t announced = result.output.find("recording into " + (folder / "started").string());
+    const size_t ran = result.output.find("command-ran");
+    ASSERT_NE(announced, std::string::npos) << result.output;
+    ASSERT_NE(ran, std::string::npos) << result.output;
+    EXPECT_LT(announced, ran) << result.output;
+}
+
 }  // namespace
 }  // namespace routeheap::testing

@@ -1,5 +1,5 @@
-// `routeheap record` with the real agent: what it copies into the session folder and
-// what session.json says about how the command ended.
+// `routeheap record` with the real agent: the perf maps it copies into the session
+// folder and the report command it prints at the end.
 #include "trace_builder.h"
 
 #include <gtest/gtest.h>
@@ -81,6 +81,27 @@ TEST(RecordSession, FreshPerfMapIsCopiedPrivately) {
     ASSERT_TRUE(fs::exists(copy)) << result.output;
     EXPECT_EQ(read_text(copy), "10 20 JS:*new\n");
     EXPECT_EQ(fs::status(copy).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST(RecordSession, NextStepNamesTheProgramRun) {
+    const auto folder = fresh_folder("record-session");
+    fs::create_directory(folder / "bin");
+    fs::create_symlink(ROUTEHEAP_BIN, folder / "bin" / "rh");
+    const std::string agent = "ROUTEHEAP_AGENT=" + std::string(ROUTEHEAP_AGENT_PATH);
+
+    const RunResult by_path =
+        run_shell("cd '" + folder.string() + "' && " + agent + " ./bin/rh record -q -o by-path -- /bin/true");
+    EXPECT_EQ(by_path.exit_code, 0) << by_path.output;
+    EXPECT_NE(by_path.output.find("next: " + (folder / "bin" / "rh").string() + " report " +
+                                  (folder / "by-path").string()),
+              std::string::npos)
+        << by_path.output;
+
+    const RunResult by_name = run_shell("cd '" + folder.string() + "' && PATH='" + (folder / "bin").string() +
+                                        "':\"$PATH\" " + agent + " rh record -q -o by-name -- /bin/true");
+    EXPECT_EQ(by_name.exit_code, 0) << by_name.output;
+    EXPECT_NE(by_name.output.find("next: rh report " + (folder / "by-name").string()), std::string::npos)
+        << by_name.output;
 }
 
 }  // namespace
