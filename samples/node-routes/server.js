@@ -49,12 +49,17 @@ function sendJson(res, status, value, extraHeaders = {}) {
   res.end(body);
 }
 
+// The request's path without its query string, which may carry tokens and must not reach logs.
+function pathOf(req) {
+  return req.url.split('?', 1)[0];
+}
+
 // Sends an error response, or cuts the connection when a response is already under way
 // (its status line is gone, so the only honest signal left is an incomplete body).
 function sendError(req, res, err) {
   const status = err.status || 500;
   const detail = status >= 500 ? err.stack || String(err) : err.message;
-  console.error(`${req.method} ${req.url}: ${status} ${detail}`);
+  console.error(`${req.method} ${pathOf(req)}: ${status} ${detail}`);
   if (res.headersSent || res.destroyed) {
     res.destroy(err);
     return;
@@ -78,7 +83,7 @@ function csvError(parser, err) {
 
 function requirePost(req) {
   if (req.method !== 'POST') {
-    throw new HttpError(405, `${req.method} is not allowed on ${req.url}: upload a CSV file with POST`);
+    throw new HttpError(405, `${req.method} is not allowed on ${pathOf(req)}: upload a CSV file with POST`);
   }
 }
 
