@@ -77,7 +77,8 @@ main() {
   trap 'stop_recording || true' EXIT
   trap 'exit 130' INT TERM
   log "starting: routeheap record --output $session_dir -- node samples/node-routes/server.js"
-  PORT=0 "$ROUTEHEAP" record --output "$session_dir" -- node "$SAMPLE_DIR/server.js" \
+  # /stream-native pipes each upload through this build's csv2json.
+  PORT=0 CSV2JSON="$BUILD_DIR/bin/csv2json" "$ROUTEHEAP" record --output "$session_dir" -- node "$SAMPLE_DIR/server.js" \
     >"$server_log" </dev/null &
   record_pid=$!
   set +m

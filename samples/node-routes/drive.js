@@ -10,7 +10,7 @@ const { parseArgs } = require('node:util');
 const { pipeline } = require('node:stream');
 
 const HOST = '127.0.0.1';
-const DEFAULT_ROUTES = ['/buffered', '/collect', '/stream'];
+const DEFAULT_ROUTES = ['/buffered', '/collect', '/stream', '/stream-native'];
 // Bytes of a non-2xx response body kept for the error line.
 const ERROR_BODY_PREVIEW_BYTES = 500;
 
