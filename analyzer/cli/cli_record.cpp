@@ -298,7 +298,6 @@ int run_record(const std::vector<std::string>& arguments) {
     } catch (const std::exception& error) {
         return failure(kSubcommand, error.what());
     }
-    std::cerr << "routeheap record: recording into " << session.string() << std::endl;
 
     const fs::path working_folder = fs::current_path();
     const std::set<std::string> logs_before = isolate_logs(working_folder);
@@ -314,6 +313,8 @@ int run_record(const std::vector<std::string>& arguments) {
     ChildExit command_exit;
     try {
         child = start_child(command, agent_environment(agent, session));
+        // Only now, because a command that cannot start leaves no session folder.
+        std::cerr << "routeheap record: recording into " << session.string() << std::endl;
         command_exit = supervise(child, tail);
     } catch (const CommandNotStarted& error) {
         remove_unused_session(session, created_folder);
