@@ -20,7 +20,9 @@ namespace routeheap::agent::net {
 // accepted socket whose framing is still active.
 bool is_tracked(int fd);
 
-// After a successful accept/accept4 returned `fd` on listening socket `listen_fd`.
+// After a successful accept/accept4 returned `fd` on listening socket `listen_fd`, or
+// with `listen_fd` -1 after recvmsg received the connected socket `fd` (Node's cluster
+// module accepts in the primary and passes each connection to a worker that way).
 // A descriptor number seen again ends whatever was known about its old connection,
 // because libuv closes sockets with a raw syscall that no hook sees.
 void on_accept(int listen_fd, int fd);
