@@ -225,6 +225,39 @@ ChildExit supervise(pid_t child, LiveTail& tail) {
     return command_exit;
 }
 
+// Adds how the command ended to session.json: its pid, exit status and the signal that
+// ended it, which lets the report say "ended by SIGINT".
+void add_command_end(const fs::path& session, nlohmann::json& metadata, pid_t child, const ChildExit& command_exit) {
+    try {
+        metadata["end_time"] = utc_timestamp();
+        metadata["pid"] = child;
+        metadata["exit_status"] = command_exit.exit_code;
+        if (command_exit.signal_number != 0) metadata["exit_signal"] = signal_name(command_exit.signal_number);
+        write_session_metadata(session, metadata);
+    } catch (const std::exception& error) {
+        std::cerr << "routeheap record: warning: " << error.what() << std::endl;
+    }
+}
+
+// Prints the session line, then the report command, or a warning when no process
+// loaded the agent and there is nothing to report.
+void print_summary(const fs::path& session, const LiveTail& tail, const fs::path& agent) {
+    std::cerr << "session: " << session.string() << "  ("
+              << analysis::count_of(tail.process_count(), "process", "processes") << ", "
+              << analysis::count_of(tail.request_count(), "request", "requests") << ")" << std::endl;
+    if (tail.process_count() == 0) {
+        std::cerr << "routeheap record: warning: no process loaded the agent, so nothing was recorded; check that "
+                     "ROUTEHEAP_AGENT ("
+                  << agent.string()
+                  << ") is a loadable librouteheap.so, that ROUTEHEAP_DISABLE is not set, and that CMD is not "
+                     "statically linked"
+                  << std::endl;
+        return;
+    }
+    std::cerr << "next: " << shell_quote(invoked_program()) << " report " << shell_quote(session.string())
+              << std::endl;
+}
+
 void print_help(const po::options_description& description) {
     cli::print_help(
         "usage: routeheap record [--output DIR] [--quiet] -- CMD ARGS...",
@@ -326,30 +359,8 @@ int run_record(const std::vector<std::string>& arguments) {
 
     copy_perf_maps(tail.process_starts(), session);
     if (!user_requested_v8_logs(command)) remove_new_isolate_logs(working_folder, logs_before);
-    try {
-        metadata["end_time"] = utc_timestamp();
-        metadata["pid"] = child;
-        metadata["exit_status"] = command_exit.exit_code;
-        if (command_exit.signal_number != 0) metadata["exit_signal"] = signal_name(command_exit.signal_number);
-        write_session_metadata(session, metadata);
-    } catch (const std::exception& error) {
-        std::cerr << "routeheap record: warning: " << error.what() << std::endl;
-    }
-
-    std::cerr << "session: " << session.string() << "  ("
-              << analysis::count_of(tail.process_count(), "process", "processes") << ", "
-              << analysis::count_of(tail.request_count(), "request", "requests") << ")" << std::endl;
-    if (tail.process_count() == 0) {
-        std::cerr << "routeheap record: warning: no process loaded the agent, so nothing was recorded; check that "
-                     "ROUTEHEAP_AGENT ("
-                  << agent.string()
-                  << ") is a loadable librouteheap.so, that ROUTEHEAP_DISABLE is not set, and that CMD is not "
-                     "statically linked"
-                  << std::endl;
-    } else {
-        std::cerr << "next: " << shell_quote(invoked_program()) << " report " << shell_quote(session.string())
-                  << std::endl;
-    }
+    add_command_end(session, metadata, child, command_exit);
+    print_summary(session, tail, agent);
     return command_exit.exit_code;
 }
 
