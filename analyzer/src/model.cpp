@@ -121,7 +121,7 @@ void ProcessModel::on_head(const RequestHeadEvent& event) {
     request.request_flags = head.flags;
     request.content_length = head.content_length;
     request.start_ns = head.first_byte_ns;
-    windows_[Key{head.connection_id, head.request_index}].first = head.first_byte_ns;
+    open_window(Key{head.connection_id, head.request_index}, head.first_byte_ns);
 }
 
 void ProcessModel::on_body(const trace::RequestBody& body) {
@@ -167,7 +167,7 @@ void ProcessModel::on_end(const trace::RequestEnd& end) {
     request.would_block_writes = end.would_block_writes;
     request.partial_writes = end.partial_writes;
     ended_[key] = true;
-    windows_[key].second = std::max<uint64_t>(end.time_ns, 1);
+    close_window(key, std::max<uint64_t>(end.time_ns, 1));
 }
 
 void ProcessModel::sort_timeline() {
@@ -214,7 +214,7 @@ std::vector<Request> ProcessModel::take_finished(bool final) {
         if (!ended) {
             request.outcome = Outcome::Open;
             request.end_ns = std::max({request.end_ns, request.start_ns, last_time_ns_});
-            windows_[it->first].second = request.end_ns;
+            close_window(it->first, std::max<uint64_t>(request.end_ns, 1));
         }
         if (request.start_ns == 0) request.start_ns = request.end_ns;  // head lost with a dropped block
         ready.push_back(std::move(request));
@@ -231,12 +231,47 @@ std::vector<Request> ProcessModel::take_finished(bool final) {
     return ready;
 }
 
+void ProcessModel::open_window(const Key& key, uint64_t start_ns) {
+    auto& window = windows_[key];
+    if (window.first != 0 || start_ns == 0) return;
+    window.first = start_ns;
+    window_starts_.emplace(start_ns, key);
+    if (window.second == 0) {
+        open_windows_.insert(key);
+    } else {
+        longest_window_ns_ = std::max(longest_window_ns_, window.second - std::min(window.second, start_ns));
+    }
+}
+
+void ProcessModel::close_window(const Key& key, uint64_t end_ns) {
+    auto& window = windows_[key];
+    window.second = end_ns;
+    open_windows_.erase(key);
+    if (window.first != 0) longest_window_ns_ = std::max(longest_window_ns_, end_ns - std::min(end_ns, window.first));
+}
+
 void ProcessModel::mark_overlaps(Request& request) const {
     const Key own{request.id.connection.value, request.id.index};
-    for (const auto& [key, window] : windows_) {
-        if (key == own || window.first == 0) continue;  // no head read: start unknown
-        const uint64_t other_end = window.second == 0 ? std::numeric_limits<uint64_t>::max() : window.second;
-        if (window.first < request.end_ns && other_end > request.start_ns) {
+    const auto overlaps = [&](const Key& key, uint64_t start, uint64_t end) {
+        const uint64_t other_end = end == 0 ? std::numeric_limits<uint64_t>::max() : end;
+        return key != own && start < request.end_ns && other_end > request.start_ns;
+    };
+
+    for (const Key& key : open_windows_) {
+        const auto& window = windows_.at(key);
+        if (overlaps(key, window.first, window.second)) {
+            request.overlapping = true;
+            return;
+        }
+    }
+
+    // A closed window that overlaps starts before the request ends and at most the
+    // longest closed duration before the request starts. Windows without a head have
+    // no start and are never indexed.
+    const uint64_t earliest = request.start_ns - std::min(request.start_ns, longest_window_ns_);
+    for (auto it = window_starts_.lower_bound(earliest); it != window_starts_.end() && it->first < request.end_ns; ++it) {
+        const auto& window = windows_.at(it->second);
+        if (overlaps(it->second, window.first, window.second)) {
             request.overlapping = true;
             return;
         }

@@ -214,6 +214,27 @@ TEST(Model, OverlappingRequestsAreMarked) {
     EXPECT_FALSE(requests[2].overlapping);
 }
 
+TEST(Model, LongRequestOverlapsLaterShortOnes) {
+    TraceBuilder builder;
+    ExchangeShape long_poll = streamed_response_shape(0, 64 * 1024);
+    long_poll.end_ns = 60'000 * kMs;  // a minute-long download
+    add_exchange(builder, long_poll);
+    for (uint32_t i = 0; i < 50; ++i) {
+        ExchangeShape short_one = streamed_response_shape((1000 + 1000 * i) * kMs, 64 * 1024);
+        short_one.connection = 2;
+        short_one.index = i;
+        add_exchange(builder, short_one);
+    }
+    ExchangeShape after = streamed_response_shape(70'000 * kMs, 64 * 1024);
+    after.connection = 3;
+    add_exchange(builder, after);
+
+    const auto requests = read_requests(builder, "model-long");
+    ASSERT_EQ(requests.size(), 52u);
+    for (size_t i = 0; i + 1 < requests.size(); ++i) EXPECT_TRUE(requests[i].overlapping) << i;
+    EXPECT_FALSE(requests.back().overlapping);
+}
+
 TEST(Model, UnfinishedRequestIsOpen) {
     TraceBuilder builder;
     const uint64_t t0 = builder.start_ns();

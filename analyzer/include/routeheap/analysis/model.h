@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,8 @@ private:
 
     void measure_growth(Request& request);
     void mark_overlaps(Request& request) const;
+    void open_window(const Key& key, uint64_t start_ns);
+    void close_window(const Key& key, uint64_t end_ns);
     void sort_timeline();
 
     TraceHeader header_;
@@ -123,7 +126,12 @@ private:
     std::map<Key, Request> pending_;
     std::map<Key, bool> ended_;  // keys whose RequestEnd was read
     // Windows of every request seen so far (end 0 while open), for overlap marking.
+    // They are also indexed by start time, with the open ones and the longest closed
+    // duration kept apart, so marking one request looks only at windows near it.
     std::map<Key, std::pair<uint64_t, uint64_t>> windows_;
+    std::multimap<uint64_t, Key> window_starts_;
+    std::set<Key> open_windows_;
+    uint64_t longest_window_ns_ = 0;
     std::vector<std::string> notes_;
     bool exited_ = false;
     int32_t exit_status_ = 0;
