@@ -63,10 +63,14 @@ void add_allocation_sites(const StackModel& stacks, Symbolizer& symbolizer, Proc
 
     std::optional<PerfMap> perf_map;
     report.perf_map = find_perf_map(report.trace, report.pid);
+    // Only V8 writes perf maps: a missing one matters for node, not for its helpers.
+    const bool runs_v8 = std::filesystem::path(report.exe).filename().string().find("node") != std::string::npos;
     if (report.perf_map.empty()) {
-        report.warnings.push_back("pid " + std::to_string(report.pid.value) + ": no perf-" +
-                                  std::to_string(report.pid.value) +
-                                  ".map in the session folder, so JS frames show as [jit 0x...]");
+        if (runs_v8) {
+            report.warnings.push_back("pid " + std::to_string(report.pid.value) + ": no perf-" +
+                                      std::to_string(report.pid.value) +
+                                      ".map in the session folder, so JS frames show as [jit 0x...]");
+        }
     } else {
         try {
             perf_map = PerfMap::read(report.perf_map);

@@ -263,6 +263,19 @@ TEST(StackSites, TruncatedTraceKeepsWholeBlocks) {
     EXPECT_EQ(profile.sites[0].frames[0].function, "parseRows");
 }
 
+TEST(StackSites, MissingPerfMapOfNativeProgramIsNotWarned) {
+    const auto folder = fresh_folder("stacks-native");
+    TraceBuilder builder(4242, 1'000'000'000, trace::kFormatVersion, "/usr/local/bin/csv2json");
+    builder.sampling_config(1, 1 * kMiBytes);
+    builder.stack_definition(1, {kParseCode});
+    builder.allocation(at(200), 0x1000, 3 * kMiBytes, 1);
+    builder.trace_end(at(2000));
+    builder.write(folder / "4242.rhtrace");
+
+    const SessionAnalysis analysis = analyze_session(open_session(folder));
+    for (const auto& warning : analysis.warnings) EXPECT_EQ(warning.find("perf-4242.map"), std::string::npos) << warning;
+}
+
 TEST(StackSites, MissingPerfMapIsWarned) {
     const auto folder = fresh_folder("stacks");
     TraceBuilder builder;

@@ -11,13 +11,12 @@
 
 namespace routeheap::testing {
 
-TraceBuilder::TraceBuilder(uint32_t pid, uint64_t start_ns, uint32_t version) : start_ns_(start_ns) {
+TraceBuilder::TraceBuilder(uint32_t pid, uint64_t start_ns, uint32_t version, const std::string& exe) : start_ns_(start_ns) {
     header_.pid = pid;
     header_.ppid = 1;
     header_.start_realtime_ns = 1'700'000'000'000'000'000;
     header_.start_monotonic_ns = start_ns;
     header_.page_size = 4096;
-    const std::string exe = "/usr/bin/node";
     const std::string cmdline{"node\0server.js", 14};
     if (!trace::finish_file_header(header_, exe, cmdline)) throw std::runtime_error("finish_file_header failed");
     if (version != trace::kFormatVersion) {

@@ -24,7 +24,8 @@ struct MemoryState {
 
 class TraceBuilder {
 public:
-    explicit TraceBuilder(uint32_t pid = 4242, uint64_t start_ns = 1'000'000'000, uint32_t version = trace::kFormatVersion);
+    explicit TraceBuilder(uint32_t pid = 4242, uint64_t start_ns = 1'000'000'000, uint32_t version = trace::kFormatVersion,
+                          const std::string& exe = "/usr/bin/node");
 
     void sample(uint64_t time_ns, trace::SampleReason reason, uint64_t connection, const MemoryState& memory);
     void connection_open(uint64_t connection, uint64_t time_ns);
