@@ -84,7 +84,7 @@ std::string format_request_line(const Request& request) {
         line += "  peak n/a";
     } else {
         line += "  peak +" + format_bytes(request.growth.heap);
-        // Below the smallest response a detector judges, the ratio says nothing.
+        // Below the smallest response a detector judges, the ratio carries no meaning, so it is left out.
         if (request.response_bytes >= static_cast<uint64_t>(BufferedResponseThresholds::kMinResponseBytes)) {
             const double ratio = static_cast<double>(request.growth.heap) / static_cast<double>(request.response_bytes);
             line += " (" + format_number(ratio, 1) + "x response)";

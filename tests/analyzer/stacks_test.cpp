@@ -263,7 +263,7 @@ TEST(StackSites, TruncatedTraceKeepsWholeBlocks) {
     EXPECT_EQ(profile.sites[0].frames[0].function, "parseRows");
 }
 
-TEST(StackSites, MissingPerfMapOfNativeProgramIsNotWarned) {
+TEST(StackSites, NativeProgramNeedsNoPerfMap) {
     const auto folder = fresh_folder("stacks-native");
     TraceBuilder builder(4242, 1'000'000'000, trace::kFormatVersion, "/usr/local/bin/csv2json");
     builder.sampling_config(1, 1 * kMiBytes);

@@ -72,8 +72,8 @@ struct Request {
     int64_t v8_growth_at_body_complete = 0;      // V8 committed peak up to the body's last byte, minus start
     bool overlapping = false;  // another request of the same process was open at the same time
     // Whether one allocation of about the body's size was made after the body's last byte
-    // and before the first response byte (Buffer.concat of every chunk, req.text());
-    // empty when the process did not record every allocation of that size.
+    // and before the first response byte, as Buffer.concat of every chunk or req.text() make.
+    // Empty when the process did not record every allocation of that size.
     std::optional<bool> body_copy_allocated;
 
     std::vector<Finding> findings;
