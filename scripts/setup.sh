@@ -17,7 +17,8 @@ ASN_DATA="$SAMPLE_DIR/data/asn-ipv4.csv"
 OUI_DATA="/usr/share/ieee-data/oui.csv"
 
 BUILD_PACKAGES=(cmake g++ make pkg-config git libunwind-dev libboost-program-options-dev
-  nlohmann-json3-dev libzstd-dev zlib1g-dev libdw-dev libgtest-dev curl ieee-data ca-certificates)
+  nlohmann-json3-dev libzstd-dev zlib1g-dev libdw-dev libgtest-dev curl ieee-data ca-certificates
+  libcurl4-openssl-dev qt6-base-dev qt6-charts-dev qt6-svg-dev)
 
 log() { printf 'setup: %s\n' "$*"; }
 fail() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -139,6 +140,9 @@ main() {
   check_node
   install_node_modules
   install_node_modules "$REPO_DIR/samples/stream-processor"  # csv-spectrum for the csv2json tests
+  if [[ -f "$REPO_DIR/samples/nextjs-app/package-lock.json" ]]; then
+    install_node_modules "$REPO_DIR/samples/nextjs-app"
+  fi
   prepare_asn_data
   check_oui_data
   if ((build)); then
