@@ -194,6 +194,42 @@ bool StackModel::allocated_between(uint64_t min_size, uint64_t max_size, uint64_
     return false;
 }
 
+HeapTotals StackModel::heap_totals() const {
+    HeapTotals totals;
+    std::unordered_map<uint64_t, double> live_blocks;  // address -> weighted bytes
+    double live = 0;
+    for (const HeapEvent& event : events_) {
+        // Committed V8 ranges, and releases of mapped ranges, are not heap blocks.
+        if (event.kind == static_cast<uint16_t>(trace::AllocationKind::V8Commit)) continue;
+        if (event.is_free && event.size > 0) continue;
+
+        if (event.is_free) {
+            const auto it = live_blocks.find(event.address);
+            if (it == live_blocks.end()) continue;
+            live -= it->second;
+            live_blocks.erase(it);
+            continue;
+        }
+
+        const double bytes = static_cast<double>(event.size) * event.scale;
+        totals.allocations += event.scale;
+        totals.allocated_bytes += bytes;
+        totals.estimate = totals.estimate || event.scale > 1.0;
+        // An address allocated again without a recorded free replaces the old block.
+        auto [it, inserted] = live_blocks.try_emplace(event.address, bytes);
+        if (!inserted) {
+            live -= it->second;
+            it->second = bytes;
+        }
+        live += bytes;
+        if (live > totals.peak_live_bytes) {
+            totals.peak_live_bytes = live;
+            totals.peak_ns = event.time_ns;
+        }
+    }
+    return totals;
+}
+
 WindowPeak StackModel::peak_in(uint64_t start_ns, uint64_t end_ns) const {
     WindowPeak peak;
     const auto by_time = [](const HeapEvent& event, uint64_t time) { return event.time_ns < time; };

@@ -169,6 +169,67 @@ TEST(StackSites, CommittedRangeReleasedInParts) {
     EXPECT_EQ(profile.sites[1].bytes, 2 * kMiBytes);
 }
 
+// Reads a trace written by `add` into a StackModel.
+template <typename AddRecords>
+HeapTotals heap_totals_of(const std::string& name, AddRecords add) {
+    const auto folder = fresh_folder(name);
+    TraceBuilder builder;
+    add(builder);
+    builder.trace_end(at(2000));
+    const auto path = builder.write(folder / "4242.rhtrace");
+    TraceReader reader(path);
+    StackModel model;
+    reader.read_available(model, true);
+    model.finish();
+    return model.heap_totals();
+}
+
+TEST(HeapTotals, ExactTraceCountsEveryBlock) {
+    const HeapTotals totals = heap_totals_of("totals", [](TraceBuilder& builder) {
+        builder.sampling_config(1, 1 * kMiBytes);
+        builder.stack_definition(1, {kParseCode});
+        builder.allocation(at(100), 0x1000, 1000, 1);
+        builder.allocation(at(110), 0x2000, 3000, 1);
+        // A realloc that moved the block: the free of the old one, then the new one.
+        builder.free(at(120), 0x1000);
+        builder.allocation(at(120), 0x3000, 5000, 1, 0, trace::AllocationKind::Realloc);
+        builder.free(at(130), 0x2000);
+        builder.free(at(140), 0x9000);  // a block allocated before recording started
+        builder.allocation(at(150), 0x4000, 100, 1);
+    });
+    EXPECT_EQ(totals.allocations, 4);
+    EXPECT_EQ(totals.allocated_bytes, 9100);
+    EXPECT_EQ(totals.peak_live_bytes, 8000);  // 3000 + 5000 right after the realloc
+    EXPECT_EQ(totals.peak_ns, at(120));
+    EXPECT_FALSE(totals.estimate);
+}
+
+TEST(HeapTotals, CommittedRangesAreNotHeap) {
+    const HeapTotals totals = heap_totals_of("totals-v8", [](TraceBuilder& builder) {
+        builder.sampling_config(1, 1 * kMiBytes);
+        builder.stack_definition(1, {kStringifyCode});
+        builder.allocation(at(100), 0x100000, 4 * kMiBytes, 1, 0, trace::AllocationKind::V8Commit);
+        builder.free(at(110), 0x100000, 1 * kMiBytes);
+        builder.allocation(at(120), 0x1000, 2000, 1);
+    });
+    EXPECT_EQ(totals.allocations, 1);
+    EXPECT_EQ(totals.allocated_bytes, 2000);
+    EXPECT_EQ(totals.peak_live_bytes, 2000);
+}
+
+TEST(HeapTotals, SampledTraceIsAnEstimate) {
+    const HeapTotals totals = heap_totals_of("totals-sampled", [](TraceBuilder& builder) {
+        builder.sampling_config(256 * 1024, 1 * kMiBytes);
+        builder.stack_definition(1, {kParseCode});
+        builder.allocation(at(100), 0x1000, 256 * 1024, 1);
+        builder.allocation(at(110), 0x200000, 2 * kMiBytes, 1, trace::kAllocationAlways);
+    });
+    const double weight = 1.0 / (1.0 - std::exp(-1.0));
+    EXPECT_NEAR(totals.allocations, weight + 1, 1e-9);
+    EXPECT_NEAR(totals.allocated_bytes, 256 * 1024 * weight + 2 * kMiBytes, 1e-6);
+    EXPECT_TRUE(totals.estimate);
+}
+
 TEST(StackSites, UndefinedStackIsShownAndWarned) {
     const SessionAnalysis analysis = analyze_with("stacks", [](TraceBuilder& builder) {
         builder.sampling_config(1, 1 * kMiBytes);

@@ -79,6 +79,17 @@ struct WindowPeak {
     std::vector<StackBytes> stacks;  // by bytes, largest first
 };
 
+// Heap totals over a whole trace: the malloc family and operator new, without committed
+// V8 ranges. Weighted like the sites, so they are exact only when every allocation was
+// recorded (a sampling mean of 1 byte).
+struct HeapTotals {
+    double allocations = 0;
+    double allocated_bytes = 0;
+    double peak_live_bytes = 0;  // highest live bytes of recorded blocks, replayed in time order
+    uint64_t peak_ns = 0;
+    bool estimate = false;       // some allocation weighed more than 1
+};
+
 // Collects the allocation records of one trace. Not thread-safe.
 class StackModel : public TraceSink {
 public:
@@ -92,6 +103,10 @@ public:
     // returns the live set at the moment the weighted bytes allocated inside the window
     // peaked. Blocks allocated before the window do not count, freed or not.
     WindowPeak peak_in(uint64_t start_ns, uint64_t end_ns) const;
+
+    // Totals of every recorded heap allocation and free in the trace. Blocks the agent
+    // saw allocated before its recording started are missing, and so are their frees.
+    HeapTotals heap_totals() const;
 
     // The return addresses of a stack, innermost first; nullptr when it was never defined.
     const std::vector<uint64_t>* frames(StackId stack) const;
