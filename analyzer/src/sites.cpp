@@ -67,7 +67,11 @@ const char* frame_kind_name(FrameKind kind) {
 }
 
 std::string Frame::label() const {
-    if (function.empty()) return location.empty() ? "[jit " + hex(address) + "]" : location;
+    if (function.empty()) {
+        if (location.empty()) return "[jit " + hex(address) + "]";
+        // A module without a symbol at the address: "[libfoo.so+0x1a2b]".
+        return symbolized ? location : "[" + location + "]";
+    }
     if (location.empty() || kind == FrameKind::Builtin) return function;
     return function + " " + location;
 }

@@ -79,6 +79,11 @@ std::string function_name(std::string_view demangled) {
 class Symbolizer::ElfFile {
 public:
     explicit ElfFile(const LoadedModule& module) : name_(base_name(module.path)) {
+        std::error_code missing;
+        if (!std::filesystem::exists(module.path, missing)) {
+            error_ = "the file no longer exists (deleted or moved after the process loaded it)";
+            return;
+        }
         static char* debuginfo_path = nullptr;
         static const Dwfl_Callbacks callbacks = {
             .find_elf = dwfl_build_id_find_elf,

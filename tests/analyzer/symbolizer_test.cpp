@@ -183,10 +183,12 @@ TEST(Symbolizer, MissingModuleShowsOffset) {
     Symbolizer symbolizer;
     const Frame frame = symbolizer.symbolize(module.load_bias + 0x1234, &module, nullptr);
     EXPECT_FALSE(frame.symbolized);
-    EXPECT_EQ(frame.label(), "libgone.so+0x1234");
+    EXPECT_EQ(frame.label(), "[libgone.so+0x1234]");
     EXPECT_EQ(symbolizer.counts().unknown_frames, 1u);
     ASSERT_EQ(symbolizer.counts().unreadable_modules.size(), 1u);
     EXPECT_NE(symbolizer.counts().unreadable_modules[0].find("/nonexistent/libgone.so"), std::string::npos);
+    EXPECT_NE(symbolizer.counts().unreadable_modules[0].find("no longer exists"), std::string::npos)
+        << symbolizer.counts().unreadable_modules[0];
 }
 
 TEST(Symbolizer, ReplacedModuleShowsOffset) {
@@ -195,7 +197,7 @@ TEST(Symbolizer, ReplacedModuleShowsOffset) {
     Symbolizer symbolizer;
     const Frame frame = symbolizer.symbolize(fixture.return_address, &fixture.module, nullptr);
     EXPECT_FALSE(frame.symbolized);
-    EXPECT_TRUE(frame.label().starts_with("librouteheap_symbol_fixture.so+0x")) << frame.label();
+    EXPECT_TRUE(frame.label().starts_with("[librouteheap_symbol_fixture.so+0x")) << frame.label();
     ASSERT_EQ(symbolizer.counts().unreadable_modules.size(), 1u);
     EXPECT_NE(symbolizer.counts().unreadable_modules[0].find("build-id"), std::string::npos);
 }

@@ -23,8 +23,8 @@ struct Frame {
     std::string module;    // path of the ELF object; empty for JIT code
     bool symbolized = false;  // false when only an address or module offset is known
 
-    // "handler samples/node-routes/server.js:41", "JSON.stringify", "libfoo.so+0x1a2b",
-    // "[jit 0x7f...]".
+    // "handler samples/node-routes/server.js:41", "JSON.stringify", "[libfoo.so+0x1a2b]"
+    // (a module without a symbol there), "[jit 0x7f...]" (no module or perf map entry).
     std::string label() const;
 };
 
