@@ -15,7 +15,19 @@ int64_t committed_length(uintptr_t start, uintptr_t end, RangeState state) {
     return state == RangeState::Committed ? static_cast<int64_t>(end - start) : 0;
 }
 
+void report_release(SampledReleases* releases, uintptr_t start, uintptr_t end, RangeState state, bool sampled) {
+    if (releases != nullptr && sampled && state == RangeState::Committed) releases->add(start, end - start);
+}
+
 }  // namespace
+
+void SampledReleases::add(uintptr_t start, uint64_t size) {
+    if (count < kMaxPieces) {
+        pieces[count++] = {start, size};
+        return;
+    }
+    pieces[kMaxPieces - 1].size += size;
+}
 
 bool AddressRanges::init(size_t capacity) {
     void* memory = real().mmap(nullptr, capacity * sizeof(Run), PROT_READ | PROT_WRITE,
@@ -59,7 +71,7 @@ bool AddressRanges::split_at(uintptr_t address) {
     if (index == count_) return true;
     Run& run = runs_[index];
     if (run.start >= address) return true;
-    const Run tail{address, run.end, run.state};
+    const Run tail{address, run.end, run.state, run.sampled};
     run.end = address;
     return insert_at(index + 1, tail);
 }
@@ -71,7 +83,7 @@ void AddressRanges::merge_around(size_t first, size_t last) {
     while (index + 1 < stop && index + 1 < count_) {
         Run& run = runs_[index];
         const Run& next = runs_[index + 1];
-        if (run.end == next.start && run.state == next.state) {
+        if (run.end == next.start && run.state == next.state && run.sampled == next.sampled) {
             run.end = next.end;
             erase(index + 1, index + 2);
             --stop;
@@ -81,7 +93,8 @@ void AddressRanges::merge_around(size_t first, size_t last) {
     }
 }
 
-bool AddressRanges::assign(uintptr_t start, uintptr_t end, RangeState state, int64_t& committed_delta) {
+bool AddressRanges::assign(uintptr_t start, uintptr_t end, RangeState state, int64_t& committed_delta, bool sampled,
+                           SampledReleases* releases) {
     committed_delta = 0;
     if (start >= end) return true;
     if (!split_at(start) || !split_at(end)) return false;
@@ -90,21 +103,23 @@ bool AddressRanges::assign(uintptr_t start, uintptr_t end, RangeState state, int
     const size_t first = first_ending_after(start);
     size_t last = first;
     while (last < count_ && runs_[last].start < end) {
-        committed_delta -= committed_length(runs_[last].start, runs_[last].end, runs_[last].state);
+        const Run& run = runs_[last];
+        committed_delta -= committed_length(run.start, run.end, run.state);
+        report_release(releases, run.start, run.end, run.state, run.sampled);
         ++last;
     }
     erase(first, last);
 
     if (state != RangeState::None) {
-        if (!insert_at(first, Run{start, end, state})) return false;
+        if (!insert_at(first, Run{start, end, state, sampled && state == RangeState::Committed})) return false;
         committed_delta += committed_length(start, end, state);
         merge_around(first, first);
     }
     return true;
 }
 
-bool AddressRanges::change_tracked(uintptr_t start, uintptr_t end, RangeState state,
-                                   int64_t& committed_delta) {
+bool AddressRanges::change_tracked(uintptr_t start, uintptr_t end, RangeState state, int64_t& committed_delta,
+                                   bool sampled, SampledReleases* releases) {
     committed_delta = 0;
     if (start >= end) return true;
     if (!split_at(start) || !split_at(end)) return false;
@@ -113,12 +128,27 @@ bool AddressRanges::change_tracked(uintptr_t start, uintptr_t end, RangeState st
     size_t last = first;
     for (; last < count_ && runs_[last].start < end; ++last) {
         Run& run = runs_[last];
+        if (run.state == state) continue;
         committed_delta -= committed_length(run.start, run.end, run.state);
+        if (state != RangeState::Committed) report_release(releases, run.start, run.end, run.state, run.sampled);
+        run.sampled = state == RangeState::Committed && sampled;
         run.state = state;
         committed_delta += committed_length(run.start, run.end, run.state);
     }
     if (last > first) merge_around(first, last - 1);
     return true;
+}
+
+uint64_t AddressRanges::uncommitted_tracked_bytes(uintptr_t start, uintptr_t end) const {
+    uint64_t bytes = 0;
+    for (size_t index = first_ending_after(start); index < count_ && runs_[index].start < end; ++index) {
+        const Run& run = runs_[index];
+        if (run.state == RangeState::Committed) continue;
+        const uintptr_t from = run.start > start ? run.start : start;
+        const uintptr_t to = run.end < end ? run.end : end;
+        bytes += to - from;
+    }
+    return bytes;
 }
 
 RangeState AddressRanges::state_at(uintptr_t address) const {

@@ -111,14 +111,16 @@ bool record_sampled_allocation(trace::AllocationKind kind, uint16_t flags, const
     return emit_record_waiting(&allocation, sizeof(allocation));
 }
 
-void record_sampled_free(const void* block, uint64_t time_ns) {
+void record_sampled_free(const void* block, uint64_t time_ns) { record_sampled_release(block, 0, time_ns); }
+
+void record_sampled_release(const void* start, uint64_t size, uint64_t time_ns) {
     ErrnoSaver errno_saver;
     trace::Free release{};
     release.header = {static_cast<uint16_t>(trace::RecordType::Free), sizeof(release)};
     release.thread_id = current_tid();
     release.time_ns = time_ns;
-    release.address = reinterpret_cast<uintptr_t>(block);
-    release.size = 0;
+    release.address = reinterpret_cast<uintptr_t>(start);
+    release.size = size;
     emit_record_waiting(&release, sizeof(release));
 }
 

@@ -34,6 +34,10 @@ bool record_sampled_allocation(trace::AllocationKind kind, uint16_t flags, const
 // Writes the Free of a sampled block; `time_ns` is taken before the real release.
 void record_sampled_free(const void* block, uint64_t time_ns);
 
+// Writes the Free of `size` bytes at `start` released from a sampled commit (an
+// Allocation of kind V8Commit), which may be part of the committed range.
+void record_sampled_release(const void* start, uint64_t size, uint64_t time_ns);
+
 // In a forked child: clears the stack table, since the child's trace starts empty.
 void allocation_samples_after_fork_child();
 

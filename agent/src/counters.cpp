@@ -96,20 +96,52 @@ uintptr_t page_floor(const void* address) { return reinterpret_cast<uintptr_t>(a
 
 uintptr_t page_ceil(uintptr_t address) { return (address + g_page_size - 1) & ~(g_page_size - 1); }
 
-// Applies one update of the mapping runs under the lock, then the counter outside it.
+// Applies one update of the mapping runs under the lock, then, outside it, the
+// counter and the Free records of the sampled commits the update released.
 template <typename Update>
 void update_ranges(Update update) {
     int64_t delta = 0;
+    SampledReleases releases;
     bool ok;
     {
         SpinLockGuard guard(g_ranges_lock);
-        ok = update(delta);
+        ok = update(delta, releases);
     }
     if (!ok) {
         report_ranges_full();
         return;
     }
     add_committed(delta);
+    if (releases.count == 0) return;
+    const uint64_t time_ns = now_ns();
+    for (size_t i = 0; i < releases.count; ++i) {
+        record_sampled_release(reinterpret_cast<const void*>(releases.pieces[i].start), releases.pieces[i].size,
+                               time_ns);
+    }
+}
+
+// The sampling decision for a commit of `bytes` new read-write bytes: the same
+// Poisson sample by bytes as heap allocations, on the same per-thread countdown.
+struct CommitSample {
+    bool sampled = false;
+    uint16_t flags = 0;
+    uint64_t bytes = 0;
+};
+
+CommitSample decide_commit_sample(uint64_t bytes) {
+    CommitSample commit;
+    commit.bytes = bytes;
+    commit.sampled = bytes > 0 && allocation_sampling_ready() && should_sample(bytes, commit.flags);
+    return commit;
+}
+
+// Writes the Allocation of a sampled commit. A failed write leaves the range marked,
+// so its release may write a Free without an Allocation, which readers ignore.
+void record_commit(const CommitSample& commit, uintptr_t start) {
+    if (commit.sampled) {
+        record_sampled_allocation(trace::AllocationKind::V8Commit, commit.flags, reinterpret_cast<const void*>(start),
+                                  commit.bytes);
+    }
 }
 
 // Parses statm ("size resident shared text lib data dt\n", in pages) strictly: seven
@@ -246,15 +278,21 @@ void count_mmap(const HookScope& scope, void* result, size_t length, int prot, i
     if ((flags & MAP_ANONYMOUS) != 0) {
         state = (prot & PROT_WRITE) != 0 ? RangeState::Committed : RangeState::Reserved;
     }
+    const CommitSample commit = decide_commit_sample(state == RangeState::Committed ? end - start : 0);
     // A file mapping, or any MAP_FIXED mapping, replaces whatever was there.
-    update_ranges([&](int64_t& delta) { return g_ranges.assign(start, end, state, delta); });
+    update_ranges([&](int64_t& delta, SampledReleases& releases) {
+        return g_ranges.assign(start, end, state, delta, commit.sampled, &releases);
+    });
+    record_commit(commit, start);
 }
 
 void count_munmap(const HookScope& scope, void* address, size_t length) {
     if (!scope.active() || !counting()) return;
     const uintptr_t start = page_floor(address);
     const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(address) + length);
-    update_ranges([&](int64_t& delta) { return g_ranges.assign(start, end, RangeState::None, delta); });
+    update_ranges([&](int64_t& delta, SampledReleases& releases) {
+        return g_ranges.assign(start, end, RangeState::None, delta, false, &releases);
+    });
 }
 
 void count_mprotect(const HookScope& scope, void* address, size_t length, int prot) {
@@ -271,7 +309,19 @@ void count_mprotect(const HookScope& scope, void* address, size_t length, int pr
     }
     const uintptr_t start = page_floor(address);
     const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(address) + length);
-    update_ranges([&](int64_t& delta) { return g_ranges.change_tracked(start, end, state, delta); });
+
+    // Only bytes that become committed count toward the sample: V8 flips its code
+    // pages between read-write and read-execute without committing anything.
+    uint64_t new_bytes = 0;
+    if (state == RangeState::Committed) {
+        SpinLockGuard guard(g_ranges_lock);
+        new_bytes = g_ranges.uncommitted_tracked_bytes(start, end);
+    }
+    const CommitSample commit = decide_commit_sample(new_bytes);
+    update_ranges([&](int64_t& delta, SampledReleases& releases) {
+        return g_ranges.change_tracked(start, end, state, delta, commit.sampled, &releases);
+    });
+    record_commit(commit, start);
 }
 
 void count_madvise(const HookScope& scope, void* address, size_t length, int advice) {
@@ -281,8 +331,8 @@ void count_madvise(const HookScope& scope, void* address, size_t length, int adv
     if (advice != MADV_DONTNEED && advice != MADV_REMOVE) return;
     const uintptr_t start = page_floor(address);
     const uintptr_t end = page_ceil(reinterpret_cast<uintptr_t>(address) + length);
-    update_ranges([&](int64_t& delta) {
-        return g_ranges.change_tracked(start, end, RangeState::Reserved, delta);
+    update_ranges([&](int64_t& delta, SampledReleases& releases) {
+        return g_ranges.change_tracked(start, end, RangeState::Reserved, delta, false, &releases);
     });
 }
 
@@ -293,9 +343,11 @@ MremapTicket begin_mremap(const HookScope& scope, void* old_address, size_t old_
     ticket.old_length = old_length;
     const uintptr_t end = page_ceil(ticket.old_start + old_length);
     RangeState state = RangeState::None;
-    update_ranges([&](int64_t& delta) {
+    // NOTE: a moved range loses its sampled commit: the old part is released and the
+    // new one is not sampled.
+    update_ranges([&](int64_t& delta, SampledReleases& releases) {
         state = g_ranges.state_at(ticket.old_start);
-        return g_ranges.assign(ticket.old_start, end, RangeState::None, delta);
+        return g_ranges.assign(ticket.old_start, end, RangeState::None, delta, false, &releases);
     });
     ticket.state = static_cast<uint8_t>(state);
     ticket.taken = true;
@@ -312,7 +364,7 @@ void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* res
         start = reinterpret_cast<uintptr_t>(result);
         end = page_ceil(start + new_length);
     }
-    update_ranges([&](int64_t& delta) { return g_ranges.assign(start, end, state, delta); });
+    update_ranges([&](int64_t& delta, SampledReleases&) { return g_ranges.assign(start, end, state, delta); });
 }
 
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,

@@ -94,6 +94,15 @@ StackRecords decode(const TraceFile& file) {
     return out;
 }
 
+// Allocation records of the malloc family and operator new, leaving out commits.
+size_t heap_allocation_count(const StackRecords& records) {
+    return static_cast<size_t>(std::count_if(records.allocations.begin(), records.allocations.end(),
+                                             [](const trace::Allocation& allocation) {
+                                                 return allocation.kind !=
+                                                        static_cast<uint16_t>(trace::AllocationKind::V8Commit);
+                                             }));
+}
+
 struct Range {
     uint64_t start = 0;
     uint64_t end = 0;
@@ -143,11 +152,11 @@ struct SitesRun {
     StackRecords records;
 };
 
-SitesRun run_sites(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& extra,
-              TempDir& dir) {
+SitesRun run_program_sites(const std::string& program, const std::vector<std::string>& arguments,
+                           const std::map<std::string, std::string>& extra, TempDir& dir) {
     std::map<std::string, std::string> environment = agent_environment(dir.path());
     for (const auto& [name, value] : extra) environment[name] = value;
-    std::vector<std::string> argv = {native("alloc_sites")};
+    std::vector<std::string> argv = {program};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
     SitesRun run;
     run.result = run_program(argv, environment);
@@ -158,6 +167,11 @@ SitesRun run_sites(const std::vector<std::string>& arguments, const std::map<std
     EXPECT_EQ(run.file.stop_reason, "");
     run.records = decode(run.file);
     return run;
+}
+
+SitesRun run_sites(const std::vector<std::string>& arguments, const std::map<std::string, std::string>& extra,
+                   TempDir& dir) {
+    return run_program_sites(native("alloc_sites"), arguments, extra, dir);
 }
 
 const std::map<std::string, std::string> kExact = {{"ROUTEHEAP_SAMPLE_BYTES", "1"}};
@@ -223,7 +237,7 @@ TEST(AgentStacks, ExactModeFramesInSites) {
     EXPECT_EQ(count["site_malloc"], 1000);
     EXPECT_EQ(count["site_new_array"], 1000);
     // Every counted allocation call has its record in exact mode.
-    EXPECT_EQ(run.records.allocations.size(), run.file.samples().back().current.native_allocation_calls);
+    EXPECT_EQ(heap_allocation_count(run.records), run.file.samples().back().current.native_allocation_calls);
 }
 
 TEST(AgentStacks, StacksReachMain) {
@@ -442,7 +456,7 @@ TEST(AgentStacks, FullStackTableKeepsAllocations) {
     for (const trace::Allocation& allocation : records.allocations) {
         EXPECT_TRUE(records.stacks.count(allocation.stack_id));
     }
-    EXPECT_EQ(records.allocations.size(), file.samples().back().current.native_allocation_calls);
+    EXPECT_EQ(heap_allocation_count(records), file.samples().back().current.native_allocation_calls);
 }
 
 TEST(AgentStacks, NodeExactModeQuiet) {
@@ -460,7 +474,7 @@ TEST(AgentStacks, NodeExactModeQuiet) {
     const auto end = file.of_type(trace::RecordType::TraceEnd);
     ASSERT_EQ(end.size(), 1u);
     EXPECT_EQ(end.front().as<trace::TraceEnd>().dropped_records, 0u);
-    EXPECT_EQ(records.allocations.size(), file.samples().back().current.native_allocation_calls);
+    EXPECT_EQ(heap_allocation_count(records), file.samples().back().current.native_allocation_calls);
     // Each Buffer.alloc(1000) is one calloc whose stack runs through V8 builtins and
     // JS frames down to node::Start, well past 20 frames.
     size_t buffers = 0;
@@ -473,6 +487,175 @@ TEST(AgentStacks, NodeExactModeQuiet) {
     EXPECT_GE(buffers, 2000u);
     EXPECT_GE(deep_buffers, 2000u);
 }
+
+}  // namespace
+
+namespace {
+
+// V8Commit records: commit_sites commits eight 256 KiB pages of a reservation one by
+// one and maps 1 MiB read-write, then releases both in parts, in exact mode.
+const std::string kCommitProgram = ROUTEHEAP_COMMIT_SITES;
+constexpr uint64_t kCommitPage = 256 * 1024;
+
+uint64_t printed_address(const std::string& out, const std::string& name) {
+    const size_t at = out.find(name + " 0x");
+    if (at == std::string::npos) return 0;
+    return std::stoull(out.substr(at + name.size() + 3), nullptr, 16);
+}
+
+TEST(AgentV8Commits, EveryCommitAndReleaseRecorded) {
+    TempDir dir;
+    const SitesRun run = run_program_sites(kCommitProgram, {}, {{"ROUTEHEAP_SAMPLE_BYTES", "1"}}, dir);
+    ASSERT_EQ(run.result.exit_status, 0) << run.result.err;
+    EXPECT_EQ(run.result.err, "");
+    const uint64_t base = printed_address(run.result.out, "reserve");
+    const uint64_t large = printed_address(run.result.out, "large");
+    ASSERT_NE(base, 0u) << run.result.out;
+    ASSERT_NE(large, 0u) << run.result.out;
+    const auto sites = function_ranges(kCommitProgram, run.records, {"commit_page", "map_committed"});
+
+    std::vector<trace::Allocation> page_commits;
+    std::vector<trace::Allocation> large_commits;
+    for (const trace::Allocation& allocation : run.records.allocations) {
+        if (allocation.kind != static_cast<uint16_t>(trace::AllocationKind::V8Commit)) continue;
+        if (allocation.address >= base && allocation.address < base + 8 * kCommitPage) page_commits.push_back(allocation);
+        if (allocation.address == large) large_commits.push_back(allocation);
+    }
+    // The read-execute and read-write flip of page 0 commits nothing new.
+    ASSERT_EQ(page_commits.size(), 8u);
+    for (size_t i = 0; i < page_commits.size(); ++i) {
+        EXPECT_EQ(page_commits[i].address, base + i * kCommitPage);
+        EXPECT_EQ(page_commits[i].size, kCommitPage);
+        EXPECT_EQ(page_commits[i].flags, 0u);
+        EXPECT_EQ(site_of(page_commits[i], run.records, sites), "commit_page");
+    }
+    ASSERT_EQ(large_commits.size(), 1u);
+    EXPECT_EQ(large_commits[0].size, 1024u * 1024);
+    EXPECT_EQ(large_commits[0].flags, trace::kAllocationAlways);
+    EXPECT_EQ(site_of(large_commits[0], run.records, sites), "map_committed");
+
+    std::set<std::pair<uint64_t, uint64_t>> releases;
+    for (const trace::Free& release : run.records.frees) {
+        if (release.size > 0) releases.insert({release.address - base, release.size});
+    }
+    const std::set<std::pair<uint64_t, uint64_t>> expected = {
+        {kCommitPage, kCommitPage},                                // madvise(MADV_DONTNEED) of page 1
+        {2 * kCommitPage, kCommitPage / 2},                        // mprotect(PROT_NONE) of half of page 2
+        {0, kCommitPage},                                          // munmap: page 0
+        {2 * kCommitPage + kCommitPage / 2, kCommitPage * 11 / 2},  // munmap: the rest of page 2, pages 3 to 7
+        {large - base, 1024 * 1024},                               // munmap of the large mapping
+    };
+    EXPECT_EQ(releases, expected);
+}
+
+}  // namespace
+
+// The libunwind fallback: unwind_sites allocates behind functions built without frame
+// pointers and inside signal handlers, in exact mode.
+namespace {
+
+const std::string kProgram = ROUTEHEAP_UNWIND_SITES;
+
+SitesRun run_mode(const std::string& mode, TempDir& dir) {
+    SitesRun run = run_program_sites(kProgram, {mode}, {{"ROUTEHEAP_SAMPLE_BYTES", "1"}}, dir);
+    EXPECT_EQ(run.result.exit_status, 0) << run.result.err;
+    EXPECT_EQ(run.result.out, "done\n");
+    EXPECT_EQ(run.result.err, "");
+    return run;
+}
+
+std::vector<std::vector<uint64_t>> stacks_of_size(const StackRecords& records, uint64_t size) {
+    std::vector<std::vector<uint64_t>> stacks;
+    for (const trace::Allocation& allocation : records.allocations) {
+        if (allocation.size != size) continue;
+        const auto stack = records.stacks.find(allocation.stack_id);
+        EXPECT_NE(stack, records.stacks.end()) << "stack " << allocation.stack_id << " undefined";
+        if (stack != records.stacks.end()) stacks.push_back(stack->second);
+    }
+    return stacks;
+}
+
+// Index of the first frame inside `range`, or -1.
+int frame_index(const std::vector<uint64_t>& frames, const Range& range) {
+    for (size_t i = 0; i < frames.size(); ++i) {
+        if (range.contains(frames[i])) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+#if defined(__x86_64__)
+
+TEST(AgentUnwind, CallerOfFramelessFunctionKept) {
+    TempDir dir;
+    const SitesRun run = run_mode("omit-frame-pointer", dir);
+    const auto sites = function_ranges(kProgram, run.records,
+                                       {"allocate_without_frame_pointer", "call_through_no_frame_pointer", "main"});
+    const auto stacks = stacks_of_size(run.records, 3001);
+    ASSERT_EQ(stacks.size(), 100u);
+    for (const auto& frames : stacks) {
+        ASSERT_GE(frames.size(), 3u);
+        EXPECT_EQ(frame_index(frames, sites.at("allocate_without_frame_pointer")), 0);
+        // A frame-pointer walk skips this frame, since the frameless function leaves
+        // rbp pointing at its caller's caller.
+        EXPECT_EQ(frame_index(frames, sites.at("call_through_no_frame_pointer")), 1);
+        EXPECT_EQ(frame_index(frames, sites.at("main")), 2);
+    }
+}
+
+TEST(AgentUnwind, RbpAsRegisterKeepsCallers) {
+    TempDir dir;
+    const SitesRun run = run_mode("rbp-as-register", dir);
+    const auto sites = function_ranges(kProgram, run.records,
+                                       {"allocate_with_rbp_as_register", "call_through_rbp_as_register", "main"});
+    const auto stacks = stacks_of_size(run.records, 3002);
+    ASSERT_EQ(stacks.size(), 100u);
+    for (const auto& frames : stacks) {
+        ASSERT_GE(frames.size(), 3u);
+        EXPECT_EQ(frame_index(frames, sites.at("allocate_with_rbp_as_register")), 0);
+        EXPECT_EQ(frame_index(frames, sites.at("call_through_rbp_as_register")), 1);
+        EXPECT_EQ(frame_index(frames, sites.at("main")), 2);
+    }
+}
+
+TEST(AgentUnwind, SignalHandlerReachesSender) {
+    TempDir dir;
+    const SitesRun run = run_mode("signal", dir);
+    const auto sites = function_ranges(kProgram, run.records, {"allocating_handler", "raise_signals", "main"});
+    const auto stacks = stacks_of_size(run.records, 3003);
+    ASSERT_EQ(stacks.size(), 100u);
+    for (const auto& frames : stacks) {
+        EXPECT_EQ(frame_index(frames, sites.at("allocating_handler")), 0);
+        // Past the signal frame and raise() in libc, to the code that raised it.
+        const int sender = frame_index(frames, sites.at("raise_signals"));
+        EXPECT_GT(sender, 1);
+        EXPECT_GT(frame_index(frames, sites.at("main")), sender);
+    }
+}
+
+TEST(AgentUnwind, TimerSignalInFramelessCode) {
+    TempDir dir;
+    const SitesRun run = run_mode("timer", dir);
+    const auto sites = function_ranges(kProgram, run.records,
+                                       {"allocating_handler", "spin_without_frame_pointer", "spin_under_timer", "main"});
+    const auto stacks = stacks_of_size(run.records, 3004);
+    ASSERT_GE(stacks.size(), 20u);
+    size_t interrupted_frameless = 0;
+    for (const auto& frames : stacks) {
+        EXPECT_EQ(frame_index(frames, sites.at("allocating_handler")), 0);
+        const int spinner = frame_index(frames, sites.at("spin_under_timer"));
+        EXPECT_GT(spinner, 0);
+        EXPECT_GT(frame_index(frames, sites.at("main")), spinner);
+        const int frameless = frame_index(frames, sites.at("spin_without_frame_pointer"));
+        if (frameless > 0) {
+            ++interrupted_frameless;
+            EXPECT_EQ(spinner, frameless + 1);
+        }
+    }
+    // The timer lands in the spinning frameless function nearly every time.
+    EXPECT_GT(interrupted_frameless, 0u);
+}
+
+#endif
 
 }  // namespace
 }  // namespace routeheap::testing

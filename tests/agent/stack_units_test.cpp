@@ -1,5 +1,7 @@
-// Unit tests of the agent's stack machinery on fabricated input: the frame-pointer
-// walk's checks, the exponential countdown and the stack table's deduplication.
+// Unit tests of the agent's stack machinery on fabricated input: the frame-record
+// walk's checks, the call frame information reader, the exponential countdown and
+// the stack table's deduplication.
+#include "frame_rules.h"
 #include "sampler.h"
 #include "stack_table.h"
 #include "stack_walk.h"
@@ -8,6 +10,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <vector>
 
 namespace routeheap::agent {
@@ -36,7 +40,7 @@ TEST(FramePointerWalk, FollowsValidChain) {
     stack.set_frame(40, stack.address(100), 0x6000);
     stack.set_frame(100, 0, 0x7000);
     uint64_t frames[8];
-    ASSERT_EQ(walk_frame_pointers(stack.address(10), stack.limits(), frames, 8), 3u);
+    ASSERT_EQ(walk_stack(stack.address(10), stack.limits(), frames, 8), 3u);
     EXPECT_EQ(frames[0], 0x5000u);
     EXPECT_EQ(frames[1], 0x6000u);
     EXPECT_EQ(frames[2], 0x7000u);
@@ -47,7 +51,7 @@ TEST(FramePointerWalk, KeepsAgentAddressesAfterHostFrames) {
     stack.set_frame(10, stack.address(20), 0x5000);
     stack.set_frame(20, 0, 0x1100);  // a host frame called back into the agent's range
     uint64_t frames[8];
-    ASSERT_EQ(walk_frame_pointers(stack.address(10), stack.limits(), frames, 8), 2u);
+    ASSERT_EQ(walk_stack(stack.address(10), stack.limits(), frames, 8), 2u);
     EXPECT_EQ(frames[1], 0x1100u);
 }
 
@@ -56,29 +60,29 @@ TEST(FramePointerWalk, StopsAtDecreasingFramePointer) {
     stack.set_frame(40, stack.address(20), 0x5000);
     stack.set_frame(20, stack.address(60), 0x6000);
     uint64_t frames[8];
-    EXPECT_EQ(walk_frame_pointers(stack.address(40), stack.limits(), frames, 8), 1u);
+    EXPECT_EQ(walk_stack(stack.address(40), stack.limits(), frames, 8), 1u);
 }
 
 TEST(FramePointerWalk, StopsAtSelfLoop) {
     FakeStack stack;
     stack.set_frame(40, stack.address(40), 0x5000);
     uint64_t frames[8];
-    EXPECT_EQ(walk_frame_pointers(stack.address(40), stack.limits(), frames, 8), 1u);
+    EXPECT_EQ(walk_stack(stack.address(40), stack.limits(), frames, 8), 1u);
 }
 
 TEST(FramePointerWalk, StopsAtMisalignedFramePointer) {
     FakeStack stack;
     stack.set_frame(10, stack.address(20) + 3, 0x5000);
     uint64_t frames[8];
-    EXPECT_EQ(walk_frame_pointers(stack.address(10), stack.limits(), frames, 8), 1u);
+    EXPECT_EQ(walk_stack(stack.address(10), stack.limits(), frames, 8), 1u);
 }
 
 TEST(FramePointerWalk, StopsOutsideBounds) {
     FakeStack stack;
     stack.set_frame(10, stack.address(4095), 0x5000);  // the record would end past `high`
     uint64_t frames[8];
-    EXPECT_EQ(walk_frame_pointers(stack.address(10), stack.limits(), frames, 8), 1u);
-    EXPECT_EQ(walk_frame_pointers(0x10, stack.limits(), frames, 8), 0u);
+    EXPECT_EQ(walk_stack(stack.address(10), stack.limits(), frames, 8), 1u);
+    EXPECT_EQ(walk_stack(0x10, stack.limits(), frames, 8), 0u);
 }
 
 TEST(FramePointerWalk, StopsAtOversizedFrame) {
@@ -88,14 +92,144 @@ TEST(FramePointerWalk, StopsAtOversizedFrame) {
     stack.set_frame(10, stack.address(100), 0x5000);  // 720 bytes up
     stack.set_frame(100, 0, 0x6000);
     uint64_t frames[8];
-    EXPECT_EQ(walk_frame_pointers(stack.address(10), limits, frames, 8), 1u);
+    EXPECT_EQ(walk_stack(stack.address(10), limits, frames, 8), 1u);
 }
 
 TEST(FramePointerWalk, CapsDepth) {
     FakeStack stack;
     for (size_t word = 10; word < 200; word += 2) stack.set_frame(word, stack.address(word + 2), 0x5000 + word);
     uint64_t frames[5];
-    EXPECT_EQ(walk_frame_pointers(stack.address(10), stack.limits(), frames, 5), 5u);
+    EXPECT_EQ(walk_stack(stack.address(10), stack.limits(), frames, 5), 5u);
+}
+
+// A CIE and one FDE in .eh_frame form, as GCC emits them for a function with a
+// frame pointer: push %rbp at +0, mov %rsp,%rbp at +1, the body from +4, and the
+// epilogue at +40.
+class CallFrameInformation {
+public:
+    static constexpr uintptr_t kStart = 0x400000;
+
+    explicit CallFrameInformation(const std::string& augmentation = "zR",
+                                  std::vector<uint8_t> body = kFramePointerBody) {
+        // CIE: id 0, version 1, code alignment 1, data alignment -8, return address
+        // register 16, FDE pointers pcrel|sdata4, CFA = rsp + 8, return address at CFA - 8.
+        std::vector<uint8_t> cie = {0, 0, 0, 0, 1};
+        cie.insert(cie.end(), augmentation.begin(), augmentation.end());
+        cie.insert(cie.end(), {0, 1, 0x78, 16, 1, 0x1b, 0x0c, 7, 8, 0x90, 1});
+        append_entry(cie);
+
+        // FDE: CIE pointer, pc_begin and pc_range (sdata4), no augmentation data.
+        const auto cie_pointer = static_cast<uint32_t>(bytes_.size() + 4);
+        fde_offset_ = bytes_.size();
+        std::vector<uint8_t> fde(4);
+        std::memcpy(fde.data(), &cie_pointer, 4);
+        fde.insert(fde.end(), {0, 0, 0, 0, 64, 0, 0, 0, 0});
+        fde.insert(fde.end(), body.begin(), body.end());
+        append_entry(fde);
+    }
+
+    RuleResult rule_at(uintptr_t offset, FrameRule& rule) const {
+        return read_frame_rule(bytes_.data() + fde_offset_, kStart, kStart + offset, rule);
+    }
+
+    static inline const std::vector<uint8_t> kFramePointerBody = {
+        0x41, 0x0e, 16, 0x86, 2,  // +1: CFA = rsp + 16, rbp saved at CFA - 16
+        0x43, 0x0d, 6,            // +4: CFA = rbp + 16
+        0x0a,                     // remember state
+        0x64, 0x0c, 7, 8,         // +40: CFA = rsp + 8
+        0x41, 0x0b,               // +41: restore state (another path continues)
+    };
+
+private:
+    void append_entry(std::vector<uint8_t> entry) {
+        while ((entry.size() + 4) % 8 != 0) entry.push_back(0);  // DW_CFA_nop padding
+        const auto length = static_cast<uint32_t>(entry.size());
+        const size_t at = bytes_.size();
+        bytes_.resize(at + 4);
+        std::memcpy(bytes_.data() + at, &length, 4);
+        bytes_.insert(bytes_.end(), entry.begin(), entry.end());
+    }
+
+    std::vector<uint8_t> bytes_;
+    size_t fde_offset_ = 0;
+};
+
+TEST(CallFrameRules, EntryUsesStackPointer) {
+    FrameRule rule{};
+    ASSERT_EQ(CallFrameInformation().rule_at(0, rule), RuleResult::Found);
+    EXPECT_FALSE(rule.cfa_is_rbp);
+    EXPECT_EQ(rule.cfa_offset, 8);
+    EXPECT_FALSE(rule.rbp_saved);
+}
+
+TEST(CallFrameRules, AfterPushSavesRbp) {
+    FrameRule rule{};
+    ASSERT_EQ(CallFrameInformation().rule_at(3, rule), RuleResult::Found);
+    EXPECT_FALSE(rule.cfa_is_rbp);
+    EXPECT_EQ(rule.cfa_offset, 16);
+    EXPECT_TRUE(rule.rbp_saved);
+    EXPECT_EQ(rule.rbp_offset, -16);
+}
+
+TEST(CallFrameRules, BodyUsesFramePointer) {
+    FrameRule rule{};
+    for (uintptr_t offset : {4u, 20u, 39u}) {
+        ASSERT_EQ(CallFrameInformation().rule_at(offset, rule), RuleResult::Found) << offset;
+        EXPECT_TRUE(rule.cfa_is_rbp) << offset;
+        EXPECT_EQ(rule.cfa_offset, 16) << offset;
+        EXPECT_EQ(rule.rbp_offset, -16) << offset;
+    }
+}
+
+TEST(CallFrameRules, RememberAndRestoreState) {
+    FrameRule rule{};
+    ASSERT_EQ(CallFrameInformation().rule_at(40, rule), RuleResult::Found);
+    EXPECT_FALSE(rule.cfa_is_rbp);
+    EXPECT_EQ(rule.cfa_offset, 8);
+    ASSERT_EQ(CallFrameInformation().rule_at(41, rule), RuleResult::Found);
+    EXPECT_TRUE(rule.cfa_is_rbp);
+    EXPECT_EQ(rule.cfa_offset, 16);
+}
+
+TEST(CallFrameRules, SignalFrameAugmentation) {
+    FrameRule rule{};
+    EXPECT_EQ(CallFrameInformation("zRS").rule_at(0, rule), RuleResult::SignalFrame);
+}
+
+TEST(CallFrameRules, ExpressionUnsupported) {
+    FrameRule rule{};
+    // +1: CFA = DW_OP_breg7 8 (an expression).
+    const CallFrameInformation info("zR", {0x41, 0x0f, 2, 0x77, 8});
+    EXPECT_EQ(info.rule_at(0, rule), RuleResult::Found);
+    EXPECT_EQ(info.rule_at(1, rule), RuleResult::Unsupported);
+}
+
+TEST(CallFrameRules, UndefinedReturnAddressIsOutermost) {
+    FrameRule rule{};
+    const CallFrameInformation info("zR", {0x07, 16});
+    EXPECT_EQ(info.rule_at(0, rule), RuleResult::Outermost);
+}
+
+TEST(CallFrameRules, TruncatedInstructionsRejected) {
+    FrameRule rule{};
+    // def_cfa with its operands cut off by the end of the FDE (7 bytes of
+    // instructions need no padding).
+    const CallFrameInformation info("zR", {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c});
+    EXPECT_NE(info.rule_at(8, rule), RuleResult::Found);
+}
+
+TEST(CallFrameRules, UnknownOpcodeRejected) {
+    FrameRule rule{};
+    const CallFrameInformation info("zR", {0x3f});
+    EXPECT_EQ(info.rule_at(8, rule), RuleResult::Unsupported);
+}
+
+TEST(CallFrameRules, ThisFunctionHasRule) {
+    // A real FDE: this test function, found the way the walk finds it.
+    FrameRule rule{};
+    const auto return_address = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+    EXPECT_EQ(step_method(return_address - 1, rule), StepMethod::Rule);
+    EXPECT_EQ(step_method(0x1000, rule), StepMethod::FrameRecord);
 }
 
 TEST(StackCapture, FindsOwnStackMapping) {
