@@ -3,8 +3,13 @@
 // framing, with a reason, wherever it would otherwise have to guess.
 #include "http_framer.h"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace routeheap::agent::http {
 namespace {
@@ -17,13 +22,17 @@ constexpr uint8_t kLF = '\n';
 bool is_space(uint8_t byte) { return byte == ' ' || byte == '\t'; }
 bool is_digit(uint8_t byte) { return byte >= '0' && byte <= '9'; }
 
-// RFC 9110 tchar: the characters of a header field name.
-bool is_token_char(uint8_t byte) {
-    if ((byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') || is_digit(byte)) {
-        return true;
-    }
-    return byte != 0 && std::strchr("!#$%&'*+-.^_`|~", byte) != nullptr;
-}
+// RFC 9110 tchar: the characters of a header field name, as a table.
+constexpr std::array<bool, 256> kTokenChars = [] {
+    std::array<bool, 256> table{};
+    for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+    for (int c = '0'; c <= '9'; ++c) table[c] = true;
+    for (const char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<uint8_t>(c)] = true;
+    return table;
+}();
+
+bool is_token_char(uint8_t byte) { return kTokenChars[byte]; }
 
 // Methods are upper-case tokens ("GET", "M-SEARCH"); Node's parser rejects the rest.
 bool is_method_char(uint8_t byte) { return (byte >= 'A' && byte <= 'Z') || byte == '-' || byte == '_'; }
@@ -77,6 +86,76 @@ void HeaderParser::reset() {
 HeaderParser::Step HeaderParser::fail(const char* reason) {
     error = reason;
     return Step::Error;
+}
+
+namespace {
+
+// Returns the length of the leading run of bytes that feed() would take as plain
+// header value bytes: no control characters (CR and LF among them) except tab.
+size_t plain_value_length(const uint8_t* data, size_t size) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i below_space = _mm_set1_epi8(0x1f);
+    const __m128i tab = _mm_set1_epi8('\t');
+    const __m128i del = _mm_set1_epi8(0x7f);
+    for (; i + 16 <= size; i += 16) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
+        // Bytes <= 0x1f compare equal to their maximum with 0x1f (unsigned).
+        const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(bytes, below_space), below_space);
+        const __m128i special = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(bytes, tab), control),
+                                             _mm_cmpeq_epi8(bytes, del));
+        const int mask = _mm_movemask_epi8(special);
+        if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+#endif
+    while (i < size && !is_control(data[i])) ++i;
+    return i;
+}
+
+}  // namespace
+
+// Takes the run of name characters that starts the data, as feed_name() would.
+size_t HeaderParser::take_name_run(const uint8_t* data, size_t size) {
+    size_t i = 0;
+    while (i < size && is_token_char(data[i])) {
+        if (name_length < sizeof(name)) name[name_length] = static_cast<char>(to_lower(data[i]));
+        if (name_length < 255) ++name_length;
+        ++i;
+    }
+    return i;
+}
+
+// Takes the run of plain bytes that starts the data, as feed_value() would for a
+// header the framer ignores.
+size_t HeaderParser::take_value_run(const uint8_t* data, size_t size) {
+    return plain_value_length(data, size);
+}
+
+HeaderParser::Step HeaderParser::feed_run(const uint8_t* data, size_t size, size_t& consumed) {
+    size_t i = 0;
+    while (i < size) {
+        // Runs end at the line limit, so the byte past it goes through feed(), which
+        // reports the error where it would byte by byte.
+        const size_t line_room = kMaxLineBytes - line_bytes;
+        const size_t limit = size - i < line_room ? size - i : line_room;
+        size_t run = 0;
+        if (state == kName) {
+            run = take_name_run(data + i, limit);
+        } else if (state == kValue && field == HeaderField::Other) {
+            run = take_value_run(data + i, limit);
+        }
+        line_bytes += static_cast<uint32_t>(run);
+        i += run;
+        if (i == size) break;
+
+        const Step step = feed(data[i++]);
+        if (step == Step::Error || step == Step::SectionDone) {
+            consumed = i;
+            return step;
+        }
+    }
+    consumed = i;
+    return Step::More;
 }
 
 HeaderParser::Step HeaderParser::feed(uint8_t byte) {
@@ -584,8 +663,10 @@ void Framer::feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_
         }
 
         case kReadHeaders: {
-            ++request_header_bytes_;
-            HeaderParser::Step step = request_headers_.feed(data[i++]);
+            size_t consumed = 0;
+            const HeaderParser::Step step = request_headers_.feed_run(data + i, size - i, consumed);
+            i += consumed;
+            request_header_bytes_ += consumed;
             if (step == HeaderParser::Step::Error) {
                 fail(request_headers_.error);
             } else if (step == HeaderParser::Step::SectionDone) {
@@ -1006,11 +1087,10 @@ void Framer::feed_response_bytes(const uint8_t* data, size_t size, WriteProgress
         case kRespHeaders: {
             // Header bytes go straight to the parser until it ends the section or fails:
             // nothing the checks above depend on changes in between.
-            HeaderParser::Step step = HeaderParser::Step::More;
-            while (i < size && step != HeaderParser::Step::Error && step != HeaderParser::Step::SectionDone) {
-                ++response_.head_bytes;
-                step = response_.headers.feed(data[i++]);
-            }
+            size_t consumed = 0;
+            const HeaderParser::Step step = response_.headers.feed_run(data + i, size - i, consumed);
+            i += consumed;
+            response_.head_bytes += consumed;
             if (step == HeaderParser::Step::Error) {
                 fail(response_.headers.error);
             } else if (step == HeaderParser::Step::SectionDone) {

@@ -71,7 +71,8 @@ protected:
 // Header fields the framer interprets; every other field is skipped unread.
 enum class HeaderField : uint8_t { Other, ContentLength, TransferEncoding, Expect, Connection };
 
-// Parses one header section (or a chunked trailer section) a byte at a time.
+// Parses one header section (or a chunked trailer section), a run of bytes or a
+// byte at a time.
 struct HeaderParser {
     enum class Step : uint8_t { More, LineDone, SectionDone, Error };
 
@@ -100,9 +101,15 @@ struct HeaderParser {
 
     void reset();
     Step feed(uint8_t byte);
+    // Feeds `data` until the section ends, an error, or the data runs out, and sets
+    // `consumed` to the bytes taken. Returns SectionDone, Error or More. Header names
+    // and plain values are scanned a run at a time, with the same checks as feed().
+    Step feed_run(const uint8_t* data, size_t size, size_t& consumed);
 
 private:
     Step fail(const char* reason);
+    size_t take_name_run(const uint8_t* data, size_t size);
+    size_t take_value_run(const uint8_t* data, size_t size);
     Step finish_line();
     Step feed_name(uint8_t byte);
     Step feed_value(uint8_t byte);

@@ -77,13 +77,42 @@ TEST_F(Connections, ExchangeEmitsRecords) {
     EXPECT_EQ(opens[0].listen_fd, 3);
     EXPECT_EQ(head.connection_id, opens[0].connection_id);
 
-    ASSERT_EQ(fake_recorder().samples.size(), 3u);
+    // The response ended in the write that started it, so no ResponseStart sample.
+    ASSERT_EQ(fake_recorder().samples.size(), 2u);
     EXPECT_EQ(fake_recorder().samples[0].reason, trace::SampleReason::RequestStart);
-    EXPECT_EQ(fake_recorder().samples[1].reason, trace::SampleReason::ResponseStart);
-    EXPECT_EQ(fake_recorder().samples[2].reason, trace::SampleReason::RequestEnd);
+    EXPECT_EQ(fake_recorder().samples[1].reason, trace::SampleReason::RequestEnd);
     EXPECT_EQ(fake_recorder().samples[0].connection_id, opens[0].connection_id);
     EXPECT_EQ(fake_recorder().max_open_requests, 1);
     EXPECT_EQ(fake_recorder().open_requests, 0);
+}
+
+TEST_F(Connections, ResponseOverTwoWritesSamplesStart) {
+    on_accept(3, 10);
+    read_bytes(10, "GET /items HTTP/1.1\r\nHost: x\r\n\r\n");
+    write_bytes(10, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok");
+    ASSERT_EQ(fake_recorder().samples.size(), 2u);
+    EXPECT_EQ(fake_recorder().samples[1].reason, trace::SampleReason::ResponseStart);
+    write_bytes(10, "ok");
+
+    ASSERT_EQ(fake_recorder().samples.size(), 3u);
+    EXPECT_EQ(fake_recorder().samples[0].reason, trace::SampleReason::RequestStart);
+    EXPECT_EQ(fake_recorder().samples[2].reason, trace::SampleReason::RequestEnd);
+    const auto heads = fake_recorder().of_type<trace::ResponseHead>(RecordType::ResponseHead);
+    ASSERT_EQ(heads.size(), 1u);
+    // The sample carries the time of the write that sent the first byte.
+    EXPECT_EQ(fake_recorder().samples[1].time_ns, heads[0].first_byte_ns);
+}
+
+TEST_F(Connections, PipelinedResponsesInOneWrite) {
+    on_accept(3, 10);
+    read_bytes(10, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+    // The first response ends in this write, the second one only starts.
+    write_bytes(10, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nb");
+    std::vector<trace::SampleReason> reasons;
+    for (const auto& sample : fake_recorder().samples) reasons.push_back(sample.reason);
+    const std::vector<trace::SampleReason> expected{trace::SampleReason::RequestStart, trace::SampleReason::RequestStart,
+                                                    trace::SampleReason::RequestEnd, trace::SampleReason::ResponseStart};
+    EXPECT_EQ(reasons, expected);
 }
 
 TEST_F(Connections, DescriptorReuseEndsOldConnection) {

@@ -105,6 +105,104 @@ void expect_split_invariant(const std::vector<Step>& steps) {
 const char kSimpleGet[] = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/7.88.1\r\n\r\n";
 const char kOkHi[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nhi";
 
+// HeaderParser::feed_run against feed(): the same step, the same bytes consumed and
+// the same values, for header sections fed in pieces of several sizes.
+struct HeaderOutcome {
+    HeaderParser::Step step = HeaderParser::Step::More;
+    size_t consumed = 0;
+    int64_t content_length = -1;
+    bool chunked = false;
+    bool expect_continue = false;
+    bool connection_close = false;
+    std::string error;
+
+    bool operator==(const HeaderOutcome&) const = default;
+};
+
+HeaderOutcome outcome_of(const HeaderParser& parser, HeaderParser::Step step, size_t consumed) {
+    return {step,
+            consumed,
+            parser.content_length,
+            parser.chunked,
+            parser.expect_continue,
+            parser.connection_close,
+            parser.error == nullptr ? "" : parser.error};
+}
+
+HeaderOutcome feed_bytewise(std::string_view text) {
+    HeaderParser parser;
+    parser.reset();
+    for (size_t i = 0; i < text.size(); ++i) {
+        const HeaderParser::Step step = parser.feed(static_cast<uint8_t>(text[i]));
+        if (step == HeaderParser::Step::Error || step == HeaderParser::Step::SectionDone) {
+            return outcome_of(parser, step, i + 1);
+        }
+    }
+    return outcome_of(parser, HeaderParser::Step::More, text.size());
+}
+
+HeaderOutcome feed_in_runs(std::string_view text, size_t piece) {
+    HeaderParser parser;
+    parser.reset();
+    size_t total = 0;
+    while (total < text.size()) {
+        const std::string_view part = text.substr(total, piece);
+        size_t consumed = 0;
+        const HeaderParser::Step step =
+            parser.feed_run(reinterpret_cast<const uint8_t*>(part.data()), part.size(), consumed);
+        total += consumed;
+        if (step == HeaderParser::Step::Error || step == HeaderParser::Step::SectionDone) {
+            return outcome_of(parser, step, total);
+        }
+        if (consumed != part.size()) return outcome_of(parser, HeaderParser::Step::Error, total);
+    }
+    return outcome_of(parser, HeaderParser::Step::More, total);
+}
+
+void expect_runs_match_bytes(const std::string& text) {
+    const HeaderOutcome expected = feed_bytewise(text);
+    for (size_t piece : {size_t{1}, size_t{3}, size_t{16}, size_t{17}, text.size()}) {
+        const HeaderOutcome got = feed_in_runs(text, piece);
+        EXPECT_EQ(got.step, expected.step) << "pieces of " << piece << ": " << text;
+        EXPECT_EQ(got.consumed, expected.consumed) << "pieces of " << piece << ": " << text;
+        EXPECT_EQ(got.error, expected.error) << "pieces of " << piece << ": " << text;
+        EXPECT_TRUE(got == expected) << "pieces of " << piece << ": " << text;
+    }
+}
+
+TEST(HeaderRuns, TypicalSectionsMatchBytewise) {
+    expect_runs_match_bytes("Host: 127.0.0.1:3000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\nGET");
+    expect_runs_match_bytes("Content-Length: 42\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n");
+    expect_runs_match_bytes("Transfer-Encoding: gzip, chunked\r\nX-A:\tvalue with\ttabs \r\n\n");
+    expect_runs_match_bytes("X-High: \xc3\xa9t\xc3\xa9 \xff\x80 bytes\r\n\r\n");
+    expect_runs_match_bytes("Host: a\nBare: line feeds\n\n");
+}
+
+TEST(HeaderRuns, ControlByteAtEveryOffset) {
+    // A control byte at each position of a long value, across the 16-byte blocks.
+    for (const char control : {'\x01', '\x1f', '\x7f', '\0'}) {
+        for (size_t at = 0; at < 40; ++at) {
+            std::string value(40, 'v');
+            value[at] = control;
+            expect_runs_match_bytes("X-Value: " + value + "\r\n\r\n");
+        }
+    }
+}
+
+TEST(HeaderRuns, InvalidNameByteMatchesBytewise) {
+    expect_runs_match_bytes("X-Na(me: v\r\n\r\n");
+    expect_runs_match_bytes("X-Name : v\r\n\r\n");
+    expect_runs_match_bytes(" folded: v\r\n\r\n");
+    expect_runs_match_bytes("X-Name: v\rx\r\n\r\n");
+}
+
+TEST(HeaderRuns, LineLimitMatchesBytewise) {
+    for (size_t length : {kMaxLineBytes - 12, kMaxLineBytes - 11, kMaxLineBytes - 10, kMaxLineBytes + 5}) {
+        expect_runs_match_bytes("X-Big: " + std::string(length, 'a') + "\r\n\r\n");
+        expect_runs_match_bytes("X-" + std::string(length, 'n') + ": v\r\n\r\n");
+    }
+}
+
 TEST(HttpFramer, SimpleGet) {
     Connection c;
     c.read(kSimpleGet);
