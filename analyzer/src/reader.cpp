@@ -20,6 +20,9 @@ constexpr size_t kResyncChunkBytes = 1u << 20;
 // finish_file_header accepts at most 4096 bytes of exe path and 64 KiB of cmdline.
 constexpr size_t kMaxHeaderBytes = sizeof(trace::FileHeader) + 4096 + 65536;
 
+// The progress observer of the calling thread, set by ScopedReadProgress.
+thread_local ReadProgress* current_progress = nullptr;
+
 std::string block_label(uint64_t index, uint64_t offset) {
     return "block " + std::to_string(index) + " at byte " + std::to_string(offset);
 }
@@ -262,6 +265,7 @@ bool TraceReader::load_header(bool file_complete) {
     parsed.arguments = split_arguments(std::string_view(strings + header.exe_length, header.cmdline_length));
     header_ = std::move(parsed);
     offset_ = header.header_size;
+    header_bytes_ = header.header_size;
     summary_.bytes_read = offset_;
     return true;
 }
@@ -324,6 +328,7 @@ bool TraceReader::read_block(TraceSink& sink, uint64_t file_size, bool file_comp
     ++summary_.blocks_read;
     summary_.bytes_read = offset_;
     decode_records(sink, raw_.data(), header.raw_size);
+    if (current_progress != nullptr) current_progress->on_progress(path_, offset_, file_size);
     return !finished();
 }
 
@@ -397,6 +402,57 @@ void TraceReader::decode_records(TraceSink& sink, const uint8_t* raw, size_t siz
         warn("block " + std::to_string(block_index_ - 1) +
              ": a record runs past the end of the block, the rest of the block was skipped");
     }
+}
+
+ScopedReadProgress::ScopedReadProgress(ReadProgress& progress) : previous_(current_progress) {
+    current_progress = &progress;
+}
+
+ScopedReadProgress::~ScopedReadProgress() { current_progress = previous_; }
+
+BlockIndex TraceReader::index_blocks() {
+    BlockIndex index;
+    struct stat info {};
+    if (::fstat(fd_, &info) != 0) throw TraceError(path_.string() + ": stat failed: " + std::strerror(errno));
+    index.file_bytes = static_cast<uint64_t>(info.st_size);
+    if (!load_header(true)) return index;
+
+    uint64_t offset = header_bytes_;
+    while (offset < index.file_bytes) {
+        uint8_t bytes[sizeof(trace::BlockHeader)];
+        const uint64_t available = index.file_bytes - offset;
+        const size_t got = read_at(offset, bytes, std::min<uint64_t>(available, sizeof(bytes)));
+        BlockLocation block{offset, {}};
+        trace::BlockStatus status = trace::BlockDecoder::read_header(bytes, got, block.header);
+        const uint64_t block_bytes = sizeof(trace::BlockHeader) + uint64_t{block.header.compressed_size};
+        if (status == trace::BlockStatus::Ok && available < block_bytes) status = trace::BlockStatus::Truncated;
+        if (status != trace::BlockStatus::Ok) {
+            index.stopped = block_label(index.blocks.size(), offset) + ": " + trace::describe(status);
+            break;
+        }
+        index.blocks.push_back(block);
+        offset += block_bytes;
+    }
+    index.indexed_bytes = offset;
+    return index;
+}
+
+trace::BlockStatus TraceReader::read_block_at(const BlockLocation& block, TraceSink& sink) {
+    const uint64_t block_bytes = sizeof(trace::BlockHeader) + uint64_t{block.header.compressed_size};
+    std::vector<uint8_t> compressed(block_bytes);
+    if (read_at(block.offset, compressed.data(), block_bytes) < block_bytes) return trace::BlockStatus::Truncated;
+    std::vector<uint8_t> raw(block.header.raw_size);
+    trace::BlockHeader header{};
+    const trace::BlockStatus status = decoder_.decode(compressed.data(), block_bytes, header, raw.data(), raw.size());
+    if (status != trace::BlockStatus::Ok) return status;
+
+    // Decoding into a scratch summary keeps read_available's counters untouched.
+    const ReadSummary saved = summary_;
+    const bool saved_exec = last_record_is_exec_;
+    decode_records(sink, raw.data(), header.raw_size);
+    summary_ = saved;
+    last_record_is_exec_ = saved_exec;
+    return status;
 }
 
 TraceReadResult read_trace(const std::filesystem::path& path, TraceSink& sink) {

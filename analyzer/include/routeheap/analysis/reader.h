@@ -111,6 +111,44 @@ struct ReadSummary {
     std::string describe_stop() const;
 };
 
+// Where one whole block lies in a trace file, from its header alone.
+struct BlockLocation {
+    uint64_t offset = 0;  // of the BlockHeader
+    trace::BlockHeader header{};
+};
+
+// The blocks of a trace found by walking block headers without decompressing them.
+struct BlockIndex {
+    std::vector<BlockLocation> blocks;  // in file order
+    uint64_t file_bytes = 0;
+    uint64_t indexed_bytes = 0;  // offset just past the last block indexed
+    // Empty when every byte was indexed; otherwise why the walk stopped early (a damaged
+    // or torn block header). A full read resynchronises past damage; the index does not.
+    std::string stopped;
+};
+
+// Receives how far reading has come after every block read by any TraceReader on the
+// thread that installed it with ScopedReadProgress, so a caller can show the progress of
+// code such as analyze_session that creates its readers itself. on_progress may throw
+// to cancel the read; the exception leaves the TraceReader that called it.
+class ReadProgress {
+public:
+    virtual ~ReadProgress() = default;
+    virtual void on_progress(const std::filesystem::path& trace, uint64_t bytes_read, uint64_t file_bytes) = 0;
+};
+
+// Installs a ReadProgress for the calling thread until it goes out of scope.
+class ScopedReadProgress {
+public:
+    explicit ScopedReadProgress(ReadProgress& progress);
+    ScopedReadProgress(const ScopedReadProgress&) = delete;
+    ScopedReadProgress& operator=(const ScopedReadProgress&) = delete;
+    ~ScopedReadProgress();
+
+private:
+    ReadProgress* previous_;
+};
+
 // Reads one trace file, all at once or incrementally while the agent appends to it.
 // Not thread-safe: one reader per thread.
 class TraceReader {
@@ -132,6 +170,15 @@ public:
     // available. Throws TraceError like read_available.
     bool load_header(bool file_complete);
 
+    // Walks the block headers after the file header (loading it first) without
+    // decompressing any block. Independent of read_available's position.
+    BlockIndex index_blocks();
+
+    // Decodes the one block at `block` (from index_blocks) and passes its records to
+    // `sink`, without moving read_available's position or changing summary(). Returns the
+    // block's status; records are passed only when it is Ok.
+    trace::BlockStatus read_block_at(const BlockLocation& block, TraceSink& sink);
+
     const std::filesystem::path& path() const { return path_; }
     const std::optional<TraceHeader>& header() const { return header_; }
     const ReadSummary& summary() const { return summary_; }
@@ -147,6 +194,7 @@ private:
     std::filesystem::path path_;
     int fd_ = -1;
     uint64_t offset_ = 0;
+    uint64_t header_bytes_ = 0;  // where the first block starts, once the header is loaded
     uint64_t next_sequence_ = 0;
     uint64_t block_index_ = 0;  // blocks met so far, whole or damaged, counting from 0
     std::optional<TraceHeader> header_;
