@@ -78,7 +78,8 @@ void install_signal_forwarding() {
     for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal_number, &action, nullptr);
 }
 
-pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment) {
+pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment,
+                  int output_fd) {
     std::vector<char*> arguments;
     for (const std::string& argument : command) arguments.push_back(const_cast<char*>(argument.c_str()));
     arguments.push_back(nullptr);
@@ -104,6 +105,10 @@ pid_t start_child(const std::vector<std::string>& command, const std::vector<std
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (output_fd >= 0) {
+            ::dup2(output_fd, STDOUT_FILENO);
+            ::dup2(output_fd, STDERR_FILENO);
+        }
         environ = variables.data();
         ::execvp(arguments[0], arguments.data());
         const int error = errno;

@@ -28,9 +28,11 @@ public:
 };
 
 // Starts `command` (searched in PATH) in the caller's process group so the terminal's
-// Ctrl-C reaches it directly, and returns its pid once exec succeeded. Throws
-// CommandNotStarted when exec fails, and std::runtime_error when fork fails.
-pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment);
+// Ctrl-C reaches it directly, and returns its pid once exec succeeded. With `output_fd`
+// set, the child's stdout and stderr go to that descriptor. Throws CommandNotStarted when
+// exec fails, and std::runtime_error when fork fails.
+pid_t start_child(const std::vector<std::string>& command, const std::vector<std::string>& environment,
+                  int output_fd = -1);
 
 // The end of the child: its exit status, or 128 + the signal number when a signal
 // killed it, with `signal_number` set then (0 otherwise).

@@ -14,6 +14,8 @@ inline constexpr int kExitUsage = 2;    // the command line is invalid
 int run_record(const std::vector<std::string>& arguments);
 int run_report(const std::vector<std::string>& arguments);
 int run_export(const std::vector<std::string>& arguments);
+int run_gate(const std::vector<std::string>& arguments);
+int run_diff(const std::vector<std::string>& arguments);
 
 // Writes `text` to standard output, or replaces the file `output` when it is not empty.
 // Returns 0, or kExitFailure after printing why the file could not be written.

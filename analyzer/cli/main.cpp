@@ -1,4 +1,4 @@
-// The routeheap command: dispatches to the record and report subcommands.
+// The routeheap command: dispatches to the record, report, export, gate and diff subcommands.
 #include "cli.h"
 
 #include <cerrno>
@@ -27,6 +27,11 @@ void print_main_help() {
                  "  export --format folded [--route R | --request ID] [--output FILE] PATH\n"
                  "      write the allocation stacks held at each request's peak as collapsed\n"
                  "      stacks for flamegraph.pl, inferno or speedscope\n"
+                 "  gate --requests FILE --budget FILE [--baseline FILE] [--repeat N] -- CMD ARGS...\n"
+                 "      run CMD under the agent, replay the requests and fail (exit 1) when a route\n"
+                 "      breaks its memory budget or regresses against the baseline; for CI\n"
+                 "  diff A B [--format text|json|markdown]\n"
+                 "      compare two sessions or report/gate JSON files route by route\n"
                  "\n"
                  "options:\n"
                  "  -h [ --help ]   print this help; `routeheap help SUBCOMMAND` or\n"
@@ -34,7 +39,8 @@ void print_main_help() {
                  "  --version       print the routeheap version\n"
                  "\n"
                  "exit status: 0 on success, 1 when the work failed, 2 for an invalid command\n"
-                 "line; record exits with the recorded command's status.\n";
+                 "line; record exits with the recorded command's status; gate exits 1 when a\n"
+                 "budget is broken and 2 for a setup error.\n";
 }
 
 }  // namespace
@@ -83,6 +89,8 @@ int main(int argc, char** argv) {
         if (topic == "record") return run_record({"--help"});
         if (topic == "report") return run_report({"--help"});
         if (topic == "export") return run_export({"--help"});
+        if (topic == "gate") return run_gate({"--help"});
+        if (topic == "diff") return run_diff({"--help"});
         std::cerr << "routeheap: unknown subcommand '" << topic << "' after help\n" << kUsage << "\n";
         return kExitUsage;
     }
@@ -97,6 +105,8 @@ int main(int argc, char** argv) {
     if (subcommand == "record") return run_record(arguments);
     if (subcommand == "report") return run_report(arguments);
     if (subcommand == "export") return run_export(arguments);
+    if (subcommand == "gate") return run_gate(arguments);
+    if (subcommand == "diff") return run_diff(arguments);
 
     const char* problem = subcommand.starts_with("-") ? "unknown option" : "unknown subcommand";
     std::cerr << "routeheap: " << problem << " '" << subcommand << "'\n" << kUsage << "\n";
