@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <tuple>
 
 namespace routeheap::analysis {
 
@@ -202,8 +204,17 @@ std::filesystem::path working_folder(const std::optional<nlohmann::json>& metada
 }  // namespace
 
 void finish_analysis(SessionAnalysis& analysis) {
+    std::stable_sort(analysis.requests.begin(), analysis.requests.end(),
+                     [](const Request& a, const Request& b) { return a.start_ns < b.start_ns; });
+    std::map<std::tuple<uint32_t, uint32_t, std::string, std::string>, std::vector<Request*>> by_route;
     for (Request& request : analysis.requests) {
+        request.framework = detect_framework(request);
         detect(request);
+        by_route[{request.id.pid.value, request.id.image, request.method, request.route}].push_back(&request);
+    }
+    for (const auto& [key, route_requests] : by_route) detect_leak(route_requests);
+
+    for (Request& request : analysis.requests) {
         const auto& sites = request.allocations.sites;
         for (Finding& finding : request.findings) {
             finding.sites.assign(sites.begin(), sites.begin() + static_cast<std::ptrdiff_t>(std::min(kTopSites, sites.size())));

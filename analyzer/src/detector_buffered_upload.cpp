@@ -9,12 +9,6 @@ namespace {
 
 using Thresholds = BufferedUploadThresholds;
 
-constexpr const char* kFix =
-    "Process the request as a stream instead of collecting it: req is a Readable, so pipe it "
-    "into the parser with stream.pipeline(req, parser, ...) and handle rows as they arrive. For "
-    "multipart uploads, use multer with diskStorage (not memoryStorage) or busboy and pipe each "
-    "file stream to its destination instead of buffering it.";
-
 }  // namespace
 
 std::optional<Finding> BufferedUploadDetector::examine(const Request& request) const {
@@ -22,12 +16,19 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
     if (request.request_bytes < static_cast<uint64_t>(Thresholds::kMinRequestBytes)) return std::nullopt;
 
     const auto body = static_cast<double>(request.request_bytes);
-    const double growth_ratio = static_cast<double>(request.native_growth_at_body_complete) / body;
-    const double v8_ratio = static_cast<double>(request.v8_growth_at_body_complete) / body;
+    const int64_t native_at_body = request.overlapping ? request.apportioned_native_growth_at_body_complete
+                                                       : request.native_growth_at_body_complete;
+    const int64_t v8_at_body =
+        request.overlapping ? request.apportioned_v8_growth_at_body_complete : request.v8_growth_at_body_complete;
+    const double growth_ratio = static_cast<double>(native_at_body) / body;
+    const double v8_ratio = static_cast<double>(v8_at_body) / body;
+    const bool joined_while_overlapping = request.overlapping && request.body_copy_allocated == true;
     const bool processed_after_body =
         (request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns) &&
-        v8_ratio < Thresholds::kMaxV8GrowthRatio;
-    if (growth_ratio < Thresholds::kMinNativeGrowthRatio || !processed_after_body) return std::nullopt;
+        (v8_ratio < Thresholds::kMaxV8GrowthRatio || joined_while_overlapping);
+    const double min_growth_ratio =
+        joined_while_overlapping ? Thresholds::kMinOverlappingNativeGrowthRatio : Thresholds::kMinNativeGrowthRatio;
+    if (growth_ratio < min_growth_ratio || !processed_after_body) return std::nullopt;
     if (request.body_copy_allocated == false) return std::nullopt;
 
     // Without allocation records, consumed chunks that V8 has not collected yet look the
@@ -46,19 +47,17 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
     finding.summary = "the request body was held in memory before processing began";
     if (request.overlapping) finding.summary += " (growth shared with overlapping requests)";
     finding.evidence = {
-        {"native_growth_at_body_complete_bytes", static_cast<double>(request.native_growth_at_body_complete),
-         EvidenceUnit::Bytes},
-        {"v8_growth_at_body_complete_bytes", static_cast<double>(request.v8_growth_at_body_complete),
-         EvidenceUnit::Bytes},
+        {"native_growth_at_body_complete_bytes", static_cast<double>(native_at_body), EvidenceUnit::Bytes},
+        {"v8_growth_at_body_complete_bytes", static_cast<double>(v8_at_body), EvidenceUnit::Bytes},
         {"request_bytes", body, EvidenceUnit::Bytes},
         {"growth_to_request_ratio", growth_ratio, EvidenceUnit::Ratio},
         {"body_complete_ms", body_ms, EvidenceUnit::Milliseconds},
         {"time_to_first_byte_ms", first_byte_ms, EvidenceUnit::Milliseconds},
-        {"peak_growth_heap_bytes", static_cast<double>(request.growth.heap), EvidenceUnit::Bytes},
-        {"peak_growth_rss_bytes", static_cast<double>(request.growth.rss), EvidenceUnit::Bytes},
+        {"peak_growth_heap_bytes", static_cast<double>(attributed_growth(request).heap), EvidenceUnit::Bytes},
+        {"peak_growth_rss_bytes", static_cast<double>(attributed_growth(request).rss), EvidenceUnit::Bytes},
     };
     if (request.body_copy_allocated) finding.evidence.push_back({"body_sized_allocations", 1, EvidenceUnit::Count});
-    finding.fix = kFix;
+    finding.fix = fix_for(kind(), request.framework);
     return finding;
 }
 

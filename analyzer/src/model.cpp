@@ -4,7 +4,9 @@
 #include <routeheap/analysis/routes.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <unordered_map>
 #include <type_traits>
 
 namespace routeheap::analysis {
@@ -16,6 +18,19 @@ const char* outcome_name(Outcome outcome) {
         case Outcome::FramingStopped: return "framing-stopped";
         case Outcome::ProcessExit: return "process-exit";
         case Outcome::Open: return "open";
+    }
+    return "unknown";
+}
+
+const char* framework_name(Framework framework) {
+    switch (framework) {
+        case Framework::Unknown: return "unknown";
+        case Framework::NodeHttp: return "node:http";
+        case Framework::Express: return "express";
+        case Framework::Fastify: return "fastify";
+        case Framework::NextPagesRouter: return "next-pages-router";
+        case Framework::NextAppRouter: return "next-app-router";
+        case Framework::NextUnknownRouter: return "next";
     }
     return "unknown";
 }
@@ -78,8 +93,15 @@ void ProcessModel::on_event(const TraceEvent& event) {
             } else if constexpr (std::is_same_v<Record, ProcessExecEvent> ||
                                  std::is_same_v<Record, ModuleLoadEvent>) {
                 see_time(record.record.time_ns);
-            } else if constexpr (std::is_same_v<Record, trace::SamplingConfig> ||
-                                 std::is_same_v<Record, StackDefinitionEvent>) {
+            } else if constexpr (std::is_same_v<Record, trace::Allocation>) {
+                see_time(record.time_ns);
+                on_allocation(record);
+            } else if constexpr (std::is_same_v<Record, trace::Free>) {
+                see_time(record.time_ns);
+                on_free(record);
+            } else if constexpr (std::is_same_v<Record, trace::SamplingConfig>) {
+                mean_sample_interval_bytes_ = static_cast<double>(record.mean_interval_bytes);
+            } else if constexpr (std::is_same_v<Record, StackDefinitionEvent>) {
                 // Untimed: they describe the allocation records, which StackModel reads.
             } else {
                 see_time(record.time_ns);
@@ -107,6 +129,7 @@ void ProcessModel::on_sample(const trace::CounterSample& record) {
     sample.rss_bytes = record.current.rss_bytes;
     sample.native_live_peak_bytes = std::max(record.native_live_peak_bytes, record.current.native_live_bytes);
     sample.v8_committed_peak_bytes = std::max(record.v8_committed_peak_bytes, record.current.v8_committed_bytes);
+    sample.native_allocated_total = record.current.native_allocated_total;
     if (!samples_.empty() && samples_.back().time_ns > sample.time_ns) samples_sorted_ = false;
     samples_.push_back(sample);
 }
@@ -146,6 +169,12 @@ void ProcessModel::on_write(const trace::ResponseWrite& write) {
     if (ended_.contains(Key{write.connection_id, write.request_index})) return;
     Request& request = request_for(write.connection_id, write.request_index);
     ++request.write_calls;
+    if (request.would_block_writes + request.partial_writes > 0) {
+        const uint64_t fresh = write.bytes_requested - std::min(write.bytes_requested, request.unsent_bytes);
+        request.largest_write_after_refusal = std::max(request.largest_write_after_refusal, fresh);
+    }
+    const uint64_t written = write.result > 0 ? static_cast<uint64_t>(write.result) : 0;
+    request.unsent_bytes = write.bytes_requested - std::min(write.bytes_requested, written);
     request.largest_write_bytes = std::max(request.largest_write_bytes, write.bytes_requested);
     if ((write.flags & trace::kWriteWouldBlock) != 0) ++request.would_block_writes;
     if ((write.flags & trace::kWritePartial) != 0) ++request.partial_writes;
@@ -168,6 +197,46 @@ void ProcessModel::on_end(const trace::RequestEnd& end) {
     request.partial_writes = end.partial_writes;
     ended_[key] = true;
     close_window(key, std::max<uint64_t>(end.time_ns, 1));
+}
+
+void ProcessModel::on_allocation(const trace::Allocation& allocation) {
+    // V8's committed ranges hold many objects each, so a range that stays committed says
+    // nothing about what one request kept; the V8 floor covers them.
+    if (static_cast<trace::AllocationKind>(allocation.kind) == trace::AllocationKind::V8Commit) return;
+    double bytes = static_cast<double>(allocation.size);
+    const bool always = (allocation.flags & trace::kAllocationAlways) != 0;
+    if (!always && mean_sample_interval_bytes_ > 1 && allocation.size > 0) {
+        // A block of S bytes gets a record with probability 1 - exp(-S / mean).
+        const double probability = -std::expm1(-static_cast<double>(allocation.size) / mean_sample_interval_bytes_);
+        if (probability > 0) bytes /= probability;
+    }
+    heap_events_.push_back(HeapEvent{allocation.time_ns, allocation.address, bytes, false});
+}
+
+void ProcessModel::on_free(const trace::Free& free) {
+    heap_events_.push_back(HeapEvent{free.time_ns, free.address, 0, true});
+}
+
+std::vector<std::pair<uint64_t, double>> ProcessModel::surviving_blocks() const {
+    std::vector<HeapEvent> events = heap_events_;
+    // At equal times a free comes first: the allocator can hand the address out again
+    // only after it was freed.
+    std::stable_sort(events.begin(), events.end(), [](const HeapEvent& a, const HeapEvent& b) {
+        return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.is_free && !b.is_free;
+    });
+    std::unordered_map<uint64_t, std::pair<uint64_t, double>> live;
+    for (const HeapEvent& event : events) {
+        if (event.is_free) {
+            live.erase(event.address);
+        } else {
+            live[event.address] = {event.time_ns, event.bytes};
+        }
+    }
+    std::vector<std::pair<uint64_t, double>> blocks;
+    blocks.reserve(live.size());
+    for (const auto& [address, block] : live) blocks.push_back(block);
+    std::sort(blocks.begin(), blocks.end());
+    return blocks;
 }
 
 void ProcessModel::sort_timeline() {
@@ -221,9 +290,11 @@ std::vector<Request> ProcessModel::take_finished(bool final) {
         it = pending_.erase(it);
     }
 
+    const TimelineIndex index = index_timeline(final);
     for (Request& request : ready) {
         measure_growth(request);
         mark_overlaps(request);
+        apportion(request, index);
     }
     std::sort(ready.begin(), ready.end(), [](const Request& a, const Request& b) {
         return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.id < b.id;

@@ -157,6 +157,12 @@ json request_json(const Request& request, uint64_t origin_ns, const ReportOption
                              {"rss", request.growth.rss},
                              {"heap", request.growth.heap}}
                       : json(nullptr);
+    json attributed = request.growth_measured
+                          ? json{{"native", request.apportioned_growth.native},
+                                 {"v8", request.apportioned_growth.v8},
+                                 {"rss", request.apportioned_growth.rss},
+                                 {"heap", request.apportioned_growth.heap}}
+                          : json(nullptr);
     return {
         {"id", request.id.to_string()},
         {"pid", request.id.pid.value},
@@ -177,6 +183,13 @@ json request_json(const Request& request, uint64_t origin_ns, const ReportOption
         {"partial_writes", request.partial_writes},
         {"peak_growth_bytes", std::move(growth)},
         {"overlapping", request.overlapping},
+        {"max_concurrent", request.max_concurrent},
+        {"attributed_growth_bytes", std::move(attributed)},
+        {"allocated_bytes", request.allocated_bytes},
+        {"retained_bytes", {{"native", request.retained_native_bytes}, {"v8", request.retained_v8_bytes}}},
+        {"collected_after", request.collected_after},
+        {"largest_write_after_refusal_bytes", request.largest_write_after_refusal},
+        {"framework", framework_name(request.framework)},
         {"outcome", outcome_name(request.outcome)},
         {"findings", std::move(findings)},
         {"allocation_peak", allocation_peak_json(request.allocations, origin_ns)},

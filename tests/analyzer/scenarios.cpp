@@ -47,6 +47,7 @@ void add_exchange(TraceBuilder& builder, const ExchangeShape& s) {
     }
 
     MemoryState peak = s.before;
+    peak.allocated_total = s.before.allocated_total + s.allocated_bytes / 2;
     peak.native = s.before.native;
     peak.native_peak = s.before.native + s.native_peak_growth;
     peak.v8 = s.before.v8;
@@ -54,7 +55,9 @@ void add_exchange(TraceBuilder& builder, const ExchangeShape& s) {
     peak.rss = s.before.rss + s.rss_peak_growth;
     builder.sample(origin + s.first_response_ns + response_span / 2, SampleReason::Periodic, 0, peak);
 
-    builder.sample(origin + s.end_ns, SampleReason::RequestEnd, s.connection, s.before);
+    MemoryState after = s.before;
+    after.allocated_total = s.before.allocated_total + s.allocated_bytes;
+    builder.sample(origin + s.end_ns, SampleReason::RequestEnd, s.connection, after);
     trace::RequestEnd end{};
     end.status = s.status;
     end.outcome = static_cast<uint16_t>(trace::RequestOutcome::Complete);

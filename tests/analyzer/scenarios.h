@@ -34,6 +34,7 @@ struct ExchangeShape {
     int64_t native_peak_growth = 0;      // native peak growth over the whole request
     int64_t v8_peak_growth = 0;
     int64_t rss_peak_growth = 0;
+    uint64_t allocated_bytes = 0;        // malloc-family bytes allocated during the request
 };
 
 // Writes the exchange: samples at request start, body completion, response start,

@@ -59,6 +59,7 @@ void TraceBuilder::sample(uint64_t time_ns, trace::SampleReason reason, uint64_t
     record.current.native_usable_bytes = memory.native;
     record.current.v8_committed_bytes = memory.v8;
     record.current.rss_bytes = memory.rss;
+    record.current.native_allocated_total = memory.allocated_total;
     record.native_live_peak_bytes = memory.native_peak < 0 ? memory.native : memory.native_peak;
     record.v8_committed_peak_bytes = memory.v8_peak < 0 ? memory.v8 : memory.v8_peak;
     add(*this, trace::RecordType::CounterSample, record);

@@ -20,6 +20,7 @@ struct MemoryState {
     int64_t rss = 0;
     int64_t native_peak = -1;  // -1: same as `native`
     int64_t v8_peak = -1;      // -1: same as `v8`
+    uint64_t allocated_total = 0;  // bytes ever requested from the malloc family
 };
 
 class TraceBuilder {

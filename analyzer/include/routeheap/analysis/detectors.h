@@ -55,6 +55,73 @@ struct BufferedUploadThresholds {
     // its rows on the V8 heap, so V8 growth of half the body or more by the time the
     // body completes means processing began before the whole body was read.
     static constexpr double kMaxV8GrowthRatio = 0.5;
+    // Overlapping uploads parse while this one arrives, so the V8 hint is not used for them
+    // when the body-sized join was seen, and the native share needs only half the body.
+    static constexpr double kMinOverlappingNativeGrowthRatio = 0.375;
+};
+
+// The response was built as one JS string and V8 refused to make it: JSON.stringify threw
+// "Invalid string length" and the request failed. Seen as a failed request (5xx status,
+// or no response) whose V8 heap grew by a good part of V8's longest string.
+struct StringLimitThresholds {
+    // V8's maximum string length on 64-bit builds (Node 20, V8 11.3): 2^29 - 24 characters,
+    // stored one byte each for Latin-1 text.
+    static constexpr int64_t kV8MaxStringBytes = (int64_t{1} << 29) - 24;
+    // The builder reaches the limit before it throws, but may keep the text in parts that
+    // are collected early: half the limit is far above what any other failure allocates.
+    static constexpr double kMinGrowthFraction = 0.5;
+    // A body this small is an error message, not the response that failed.
+    static constexpr int64_t kMaxErrorBodyBytes = 64 * 1024;
+};
+
+// The app kept writing while the socket refused data, so the response queued in memory.
+struct IgnoredBackpressureThresholds {
+    static constexpr int64_t kMinResponseBytes = 1 * kMiB;
+    // A write requested after the socket refused one carries at least this much: the
+    // app handed the socket data it had queued instead of waiting for 'drain'. A stream
+    // that waits writes one chunk at a time (16-64 KiB).
+    static constexpr int64_t kMinQueuedWriteBytes = 1 * kMiB;
+    // Growth (attributed to the request) of at least an eighth of the response: the queued
+    // data was held in memory, not produced on demand. The kernel's socket buffers take
+    // several MiB of it first, and at 4 concurrent downloads of 16 MiB each request's share
+    // was 3.6-3.9 MiB (0.23x) on the catalog.
+    static constexpr double kMinGrowthRatio = 0.125;
+    static constexpr double kClearGrowthRatio = 0.5;
+};
+
+// Bytes allocated during a request far exceed what it received and sent: repeated
+// copies such as `body = Buffer.concat([body, chunk])` per chunk, whose cost grows with
+// the square of the body size.
+struct AllocationChurnThresholds {
+    // Native bytes allocated per byte received or sent. Holding a body costs 1-3x
+    // (chunks, one concat, a string's UTF-8 copy), a JSON response about 3x.
+    static constexpr double kMinAllocationRatio = 16.0;
+    static constexpr double kClearAllocationRatio = 32.0;
+    static constexpr int64_t kMinAllocatedBytes = 64 * kMiB;
+    // Requests smaller than this in both directions are measured against this size, so
+    // tiny requests that do real work are not called churn.
+    static constexpr int64_t kMinBodyBytes = 1 * kMiB;
+};
+
+// The memory floor of a route rises with every request: each request leaves memory that
+// no later garbage collection frees.
+struct PerRequestLeakThresholds {
+    // Requests of the route judged after warm-up: fewer cannot show a trend.
+    static constexpr uint32_t kMinJudgedRequests = 6;
+    // The first quarter of a route's requests, at least 2, fill caches, pools and lazily
+    // compiled code, and are left out.
+    static constexpr uint32_t kMinWarmupRequests = 2;
+    static constexpr double kWarmupFraction = 0.25;
+    // Median retained bytes per request in both halves of the judged requests: a bounded
+    // cache keeps only its last entries, so one half is near zero. Native retention comes
+    // from blocks that were never freed, so it is exact for recorded blocks. The V8 floor
+    // also rises while V8 sizes its heap (about 0.3 MiB per request seen on Node 20), so it
+    // needs more.
+    static constexpr int64_t kMinRetainedNativePerRequest = 256 * 1024;
+    static constexpr int64_t kMinRetainedV8PerRequest = 1 * kMiB;
+    static constexpr int64_t kClearRetainedPerRequest = 1 * kMiB;
+    // The floor rise over the judged requests, so a few KiB per request is not a finding.
+    static constexpr int64_t kMinTotalRetained = 4 * kMiB;
 };
 
 class BufferedResponseDetector final : public Detector {
@@ -69,11 +136,41 @@ public:
     std::optional<Finding> examine(const Request& request) const override;
 };
 
-// Every detector, in report order.
+class IgnoredBackpressureDetector final : public Detector {
+public:
+    std::string_view kind() const override { return "ignored-backpressure"; }
+    std::optional<Finding> examine(const Request& request) const override;
+};
+
+class AllocationChurnDetector final : public Detector {
+public:
+    std::string_view kind() const override { return "allocation-churn"; }
+    std::optional<Finding> examine(const Request& request) const override;
+};
+
+// Every per-request detector, in report order.
 const std::vector<std::unique_ptr<Detector>>& all_detectors();
 
-// Runs every detector on `request` and stores the findings in it.
+// Runs every per-request detector on `request` and stores the findings in it. When a
+// request is both allocation churn and a buffered upload, only allocation-churn is kept:
+// the repeated copies are the cause, and its fix also stops holding the body.
 void detect(Request& request);
+
+// Judges the requests of one route of one process, in start order, for a per-request
+// leak, and adds the finding to each judged request that retained memory.
+void detect_leak(const std::vector<Request*>& route_requests);
+
+// The framework that served the request, from the JS frames of its allocation sites:
+// next/dist (the app or pages router, from the route-module frames), express/lib,
+// fastify, or node:_http_server alone.
+Framework detect_framework(const Request& request);
+
+// The fix for a finding kind, in the terms of the framework that served the route;
+// the node:http fix when the framework is unknown.
+std::string fix_for(std::string_view kind, Framework framework);
+
+// The growth a detector should judge: the request's own share when it overlapped others.
+const PeakGrowth& attributed_growth(const Request& request);
 
 // Shared by the detectors: one level lower when the request overlapped others,
 // because their growth is shared and cannot be told apart yet.

@@ -27,6 +27,7 @@ struct MemorySample {
     int64_t rss_bytes = -1;  // -1 when the agent did not read it
     int64_t native_live_peak_bytes = 0;
     int64_t v8_committed_peak_bytes = 0;
+    uint64_t native_allocated_total = 0;  // bytes ever requested from the malloc family
 };
 
 // Peak growth during a request: the maximum over the samples in its window minus the
@@ -38,6 +39,11 @@ struct PeakGrowth {
     int64_t rss = 0;
     int64_t heap = 0;
 };
+
+// The web framework that served a request, recognised from the JS frames of its
+// allocation stacks. Unknown when the request has no stack with a recognisable frame.
+enum class Framework { Unknown, NodeHttp, Express, Fastify, NextPagesRouter, NextAppRouter, NextUnknownRouter };
+const char* framework_name(Framework framework);
 
 enum class Outcome { Complete, ConnectionClosed, FramingStopped, ProcessExit, Open };
 const char* outcome_name(Outcome outcome);
@@ -71,6 +77,35 @@ struct Request {
     int64_t native_growth_at_body_complete = 0;  // native peak up to the body's last byte, minus start
     int64_t v8_growth_at_body_complete = 0;      // V8 committed peak up to the body's last byte, minus start
     bool overlapping = false;  // another request of the same process was open at the same time
+    // Growth attributed to this request alone. Each change of the counters between two
+    // samples is split equally among the requests open at that time, so equal to `growth`
+    // when the request did not overlap others, and an estimate when it did.
+    PeakGrowth apportioned_growth;
+    int64_t apportioned_native_growth_at_body_complete = 0;
+    int64_t apportioned_v8_growth_at_body_complete = 0;
+    // Maximum number of the process's requests open at once during this request (1 when alone).
+    uint32_t max_concurrent = 1;
+    // Native bytes allocated (malloc family, not V8's heap) during the request, split the
+    // same way as `apportioned_growth`.
+    int64_t allocated_bytes = 0;
+    // Native bytes allocated during the request and never freed before the trace ended:
+    // the weighted sizes of its sampled heap blocks still live at the end, each split among
+    // the requests open when it was allocated.
+    int64_t retained_native_bytes = 0;
+    // How much the V8 committed floor rose during the request, split the same way as
+    // `apportioned_growth`. The floor at time t is the lowest V8 committed memory at or
+    // after t, so memory that a later garbage collection releases never counts.
+    int64_t retained_v8_bytes = 0;
+    int64_t retained_bytes() const { return retained_native_bytes + retained_v8_bytes; }
+    // Whether the process's memory fell (a garbage collection or a free of at least 1 MiB)
+    // after this request ended, so `retained_bytes` is past at least one collection.
+    bool collected_after = false;
+    // Most new bytes one write requested after the socket first refused a write (EAGAIN or
+    // a partial write): large when the app kept queueing data the client had not taken.
+    // Bytes that an earlier write left unsent are a retry, not new data.
+    uint64_t largest_write_after_refusal = 0;
+    uint64_t unsent_bytes = 0;  // left unsent by the last write, which the next one retries
+    Framework framework = Framework::Unknown;
     // Whether one allocation of about the body's size was made after the body's last byte
     // and before the first response byte, as Buffer.concat of every chunk or req.text() make.
     // Empty when the process did not record every allocation of that size.
@@ -80,6 +115,23 @@ struct Request {
     AllocationProfile allocations;  // empty unless the process recorded allocation stacks
 
     double duration_ms() const { return end_ns > start_ns ? static_cast<double>(end_ns - start_ns) / 1e6 : 0.0; }
+};
+
+// Per-sample facts that apportioning needs, computed once per take_finished call and
+// aligned with the sorted timeline.
+struct TimelineIndex {
+    // Requests whose windows overlap the interval (previous sample, this sample], at least 1.
+    std::vector<uint32_t> open_requests;
+    // The lowest V8 committed bytes at or after each sample.
+    std::vector<int64_t> v8_floor;
+    // Sorted start and end times of every request window, to count the requests open at a time.
+    std::vector<uint64_t> window_starts;
+    std::vector<uint64_t> window_ends;
+    // Sampled heap blocks never freed, sorted by allocation time: (time, weighted bytes).
+    // Empty until the final take_finished call, because later records may free them.
+    std::vector<std::pair<uint64_t, double>> surviving_blocks;
+    // Time of the last sample at which native or V8 memory fell by at least 1 MiB.
+    uint64_t last_collection_ns = 0;
 };
 
 // Builds the model of one process image from its trace records. Not thread-safe.
@@ -115,10 +167,17 @@ private:
     void see_time(uint64_t time_ns);
 
     void measure_growth(Request& request);
+    void apportion(Request& request, const TimelineIndex& index) const;
+    // `with_survivors` replays every sampled allocation to find the blocks never freed,
+    // which only the final call needs.
+    TimelineIndex index_timeline(bool with_survivors) const;
     void mark_overlaps(Request& request) const;
     void open_window(const Key& key, uint64_t start_ns);
     void close_window(const Key& key, uint64_t end_ns);
     void sort_timeline();
+    void on_allocation(const trace::Allocation& allocation);
+    void on_free(const trace::Free& free);
+    std::vector<std::pair<uint64_t, double>> surviving_blocks() const;
 
     TraceHeader header_;
     std::vector<MemorySample> samples_;
@@ -133,6 +192,15 @@ private:
     std::set<Key> open_windows_;
     uint64_t longest_window_ns_ = 0;
     std::vector<std::string> notes_;
+    // Sampled heap allocations and frees, in file order, for the blocks that survive.
+    struct HeapEvent {
+        uint64_t time_ns = 0;
+        uint64_t address = 0;
+        double bytes = 0;  // weighted by the inverse sampling probability; 0 for a free
+        bool is_free = false;
+    };
+    std::vector<HeapEvent> heap_events_;
+    double mean_sample_interval_bytes_ = 0;  // from SamplingConfig; 0 until it is read
     bool exited_ = false;
     int32_t exit_status_ = 0;
     uint64_t last_time_ns_ = 0;
