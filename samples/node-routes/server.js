@@ -1,7 +1,7 @@
 // Sample node:http server for routeheap: four POST routes turn an uploaded CSV file into a JSON
-// array of row objects. Two buffer it, and two stream it (one through the native csv2json
-// command), so the profiler has a known verdict for each. Run it with `node server.js` (PORT
-// picks the port, default any free one).
+// array of row objects (two buffer it, two stream it, one through the native csv2json command),
+// and the routes of catalog.js show every memory pattern bad and fixed, each with a known
+// verdict. Run it with `node server.js` (PORT picks the port, default any free one).
 'use strict';
 
 const { spawn } = require('node:child_process');
@@ -9,6 +9,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { pipeline, Transform, Writable } = require('node:stream');
 const csvParser = require('csv-parser');
+const { CATALOG } = require('./catalog');
 
 const HOST = '127.0.0.1';
 
@@ -325,6 +326,7 @@ const ROUTES = new Map([
   ['/stream', handleStream],
   ['/stream-native', handleStreamNative],
   ['/health', handleHealth],
+  ...CATALOG.map((entry) => [entry.path, entry.handler]),
 ]);
 
 function handleRequest(req, res) {
@@ -332,7 +334,8 @@ function handleRequest(req, res) {
   const handler = ROUTES.get(path);
   try {
     if (!handler) {
-      throw new HttpError(404, `no route for ${req.method} ${path}: use POST /buffered, /collect, /stream, /stream-native or GET /health`);
+      throw new HttpError(404, `no route for ${req.method} ${path}: use POST /buffered, /collect, /stream, ` +
+        `/stream-native, GET /health or a catalog route (${CATALOG.map((entry) => entry.path).join(', ')})`);
     }
     handler(req, res);
   } catch (err) {
