@@ -37,6 +37,9 @@ constexpr std::string_view kAllocatorPrefixes[] = {
     "v8::internal::AllocatePages", "v8::internal::SetPermissions", "v8::internal::AllocAtLeastWithRetry",
     "v8::internal::AccountingAllocator::AllocateSegment", "v8::internal::Heap::AllocateExternalBackingStore",
     "v8::internal::BackingStore::Allocate", "v8::ArrayBuffer::NewBackingStore",
+    // V8's page allocator, under every commit of a heap page: the site starts at the space
+    // that grew (NewLargeObjectSpace::AllocateRaw, SemiSpace::GrowTo, ...).
+    "v8::internal::MemoryAllocator::",
 };
 
 bool is_agent_module(const std::string& path) {

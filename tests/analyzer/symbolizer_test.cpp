@@ -237,6 +237,12 @@ TEST(AllocatorFrames, AgentAndWrappersAreAllocator) {
     Frame backing_store;
     backing_store.function = "v8::internal::Heap::AllocateExternalBackingStore";
     EXPECT_TRUE(is_allocator_frame(backing_store));
+    Frame page;
+    page.function = "v8::internal::MemoryAllocator::AllocateLargePage";
+    EXPECT_TRUE(is_allocator_frame(page));
+    Frame large_space;
+    large_space.function = "v8::internal::NewLargeObjectSpace::AllocateRaw";
+    EXPECT_FALSE(is_allocator_frame(large_space));
     Frame writev;
     writev.function = "node::StreamBase::Writev";
     EXPECT_FALSE(is_allocator_frame(writev));
