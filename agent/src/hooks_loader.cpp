@@ -8,6 +8,7 @@
 #include "modules.h"
 #include "real_functions.h"
 #include "record_sink.h"
+#include "stack_walk.h"
 #include "thread_state.h"
 
 namespace ra = routeheap::agent;
@@ -21,6 +22,9 @@ ROUTEHEAP_EXPORT int dlclose(void* handle) noexcept {
         ra::scan_modules();
     }
     const int result = ra::real().dlclose(handle);
+    // A module loaded later at the same addresses must not inherit the unloaded
+    // module's unwind rules.
+    if (result == 0) ra::forget_step_methods();
     if (scan) {
         ra::ErrnoSaver errno_saver;
         ra::InternalScope internal;

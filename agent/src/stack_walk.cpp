@@ -331,6 +331,10 @@ private:
 
 }  // namespace
 
+void forget_step_methods() {
+    for (CachedStep& slot : g_step_cache) slot.key.store(0, std::memory_order_release);
+}
+
 size_t walk_stack(uintptr_t frame_pointer, const WalkLimits& limits, uint64_t* frames, size_t max_frames) {
     FrameState state{0, frame_pointer, frame_pointer, false};
     if (!step_frame_record(state, limits)) return 0;

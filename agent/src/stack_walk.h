@@ -37,6 +37,10 @@ enum class StepMethod : uint8_t {
 // and does not allocate on glibc 2.35 or later. x86_64 only.
 StepMethod step_method(uintptr_t address, FrameRule& rule);
 
+// Empties the cache of step methods per return address. Call after a module was
+// unloaded, since another may be loaded at its addresses.
+void forget_step_methods();
+
 // Walks the stack from the frame record at `frame_pointer`: by call frame
 // information where the code has it, by frame records where it does not (JIT code),
 // and by libunwind for the rest (signal frames). Every step must
