@@ -79,7 +79,6 @@ void SessionAllocations::ProcessCollector::on_event(const TraceEvent& event) {
     // already has each request's peak, so only the stacks and modules go to it.
     if (const auto* allocation = std::get_if<trace::Allocation>(&event)) {
         allocated_.push_back({allocation->time_ns, allocation->stack_id, allocation->size, allocation->flags});
-        ++allocation_count_;
         return;
     }
     if (std::holds_alternative<trace::Free>(event)) return;

@@ -1,6 +1,6 @@
-// Call trees of sampled allocations (top-down from the outermost caller, or bottom-up
-// from the allocating frame) with peak and allocated bytes per node, and the store of a
-// session's allocation stacks that builds them for any set of time windows.
+// Call trees of sampled allocations, top-down from the outermost caller or bottom-up from
+// the allocating frame, with peak and allocated bytes per node. Also the store of a
+// session's allocation stacks that supplies the allocated bytes of any time window.
 #pragma once
 
 #include <routeheap/analysis/ids.h>
@@ -21,7 +21,7 @@ namespace routeheap::analysis {
 // The bytes attributed to one stack (allocator frames removed, innermost first).
 struct StackWeight {
     std::vector<Frame> frames;
-    double peak_bytes = 0;       // live at the window's peak (summed over windows)
+    double peak_bytes = 0;       // live at a request's peak (summed over requests)
     double allocated_bytes = 0;  // allocated inside the windows, weighted by sampling
     double allocations = 0;      // weighted count of those allocations
 };
@@ -116,7 +116,6 @@ private:
     std::filesystem::path trace_;
     std::unique_ptr<StackModel> model_ = std::make_unique<StackModel>();
     std::vector<Allocated> allocated_;
-    uint64_t allocation_count_ = 0;
 };
 
 }  // namespace routeheap::analysis

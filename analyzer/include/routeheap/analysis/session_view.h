@@ -56,7 +56,7 @@ std::unique_ptr<SessionView> load_session_view(const std::filesystem::path& path
 // Request times stay relative to the report's origin (origin_ns is 0).
 SessionAnalysis read_report_json(const std::filesystem::path& path);
 
-// The finding with the highest confidence (then the largest peak growth), or nullptr.
+// The finding with the highest confidence (the first of equals), or nullptr.
 const Finding* worst_finding(const Request& request);
 const RouteFinding* worst_finding(const RouteSummary& route);
 
