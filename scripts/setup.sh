@@ -18,7 +18,7 @@ OUI_DATA="/usr/share/ieee-data/oui.csv"
 
 BUILD_PACKAGES=(cmake g++ make pkg-config git libunwind-dev libboost-program-options-dev
   nlohmann-json3-dev libzstd-dev zlib1g-dev libdw-dev libgtest-dev curl ieee-data ca-certificates
-  libcurl4-openssl-dev qt6-base-dev qt6-charts-dev qt6-svg-dev heaptrack binutils)
+  libcurl4-openssl-dev qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev heaptrack binutils)
 
 log() { printf 'setup: %s\n' "$*"; }
 fail() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
