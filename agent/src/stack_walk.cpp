@@ -133,6 +133,13 @@ void read_stack_bounds(ThreadState& thread, uintptr_t address) {
 }  // namespace
 
 StepMethod step_method(uintptr_t address, FrameRule& rule) {
+#if !defined(__x86_64__)
+    // The rule reader and the register set below are x86_64's: elsewhere the walk
+    // follows frame records only.
+    (void)address;
+    (void)rule;
+    return StepMethod::FrameRecord;
+#endif
     dwarf_eh_bases bases{};
     const void* fde = _Unwind_Find_FDE(reinterpret_cast<void*>(address), &bases);
     if (fde == nullptr) return StepMethod::FrameRecord;
@@ -299,9 +306,13 @@ public:
     bool start(const FrameState& state) {
         if (g_libunwind.init_local == nullptr) return false;
         std::memset(&context_, 0, sizeof(context_));
+#if defined(__x86_64__)
         context_.uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(state.ip);
         context_.uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(state.sp);
         context_.uc_mcontext.gregs[REG_RBP] = static_cast<greg_t>(state.fp);
+#else
+        return false;
+#endif
         // NOTE: unw_init_local treats the address as a return address (it looks up
         // ip - 1), which is off by one for a frame a signal interrupted.
         active_ = g_libunwind.init_local(&cursor_, &context_) == 0;
@@ -317,7 +328,9 @@ public:
         if (g_libunwind.get_reg(&cursor_, UNW_REG_IP, &ip) != 0 || g_libunwind.get_reg(&cursor_, UNW_REG_SP, &sp) != 0) {
             return false;
         }
+#if defined(__x86_64__)
         g_libunwind.get_reg(&cursor_, UNW_X86_64_RBP, &fp);
+#endif
         if (!valid_caller_sp(sp, state, limits)) return false;
         state = {ip, sp, fp, from_signal_frame};
         return true;
