@@ -9,13 +9,16 @@
 
 #include <routeheap/analysis/analysis.h>
 #include <routeheap/analysis/gate.h>
+#include <routeheap/analysis/reader.h>
 #include <routeheap/analysis/report.h>
+#include <routeheap/analysis/session.h>
 
 #include <stdlib.h>
 #include <time.h>
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <thread>
 
 namespace routeheap::cli {
@@ -259,6 +262,24 @@ nlohmann::json run_description(const GateCommandOptions& options, const std::vec
             {"port", port}};
 }
 
+// The pid and start time of each traced process, read from the trace headers, so that
+// their perf maps can be copied into the session for symbolizing JS frames.
+std::map<uint32_t, uint64_t> traced_process_starts(const std::filesystem::path& folder) {
+    std::map<uint32_t, uint64_t> starts;
+    for (const std::filesystem::path& trace : find_traces(folder)) {
+        try {
+            TraceReader reader(trace);
+            if (!reader.load_header(true)) continue;
+            const TraceHeader& header = *reader.header();
+            auto [it, inserted] = starts.try_emplace(header.pid.value, header.start_realtime_ns);
+            if (!inserted) it->second = std::min(it->second, header.start_realtime_ns);
+        } catch (const TraceError&) {
+            // An unreadable trace is reported by the analysis below.
+        }
+    }
+    return starts;
+}
+
 // Writes the outputs; returns false after printing why one could not be written.
 bool write_outputs(const GateReport& report, const GateCommandOptions& options) {
     const std::string main_output = options.json ? render_gate_json(report).dump(2) + "\n" : render_gate_table(report);
@@ -295,6 +316,7 @@ int run_gate_with(const GateCommandOptions& options, const std::vector<std::stri
                   << options.repeat << " judged)" << std::endl;
         replay(server, inputs, options, run);
         stop_server(server, options, run);
+        copy_perf_maps(traced_process_starts(folder->path()), folder->path(), "routeheap gate");
     } catch (const CommandNotStarted& error) {
         failure(kSubcommand, error.what());
         return kExitSetup;

@@ -36,9 +36,6 @@ constexpr const char* kUsage =
 constexpr long kPollIntervalMs = 100;
 // After the command exits, wait this long for other traced processes to close their traces.
 constexpr int kFinalWaitPolls = 20;
-// Slack when comparing a file's modification time with a trace's start time: file times
-// use a clock that lags CLOCK_REALTIME by at most one scheduler tick (10 ms at HZ=100).
-constexpr uint64_t kFileTimeToleranceNs = 20'000'000;
 
 struct RecordOptions {
     std::string output;
@@ -126,54 +123,6 @@ void remove_new_isolate_logs(const fs::path& folder, const std::set<std::string>
     std::error_code error;
     for (const std::string& name : isolate_logs(folder)) {
         if (!before.contains(name)) fs::remove(folder / name, error);
-    }
-}
-
-// Copies /tmp/perf-PID.map into the session with mode 0600, like the traces, when this
-// user wrote it at or after `not_before_ns` (CLOCK_REALTIME). An older map belongs to an
-// earlier process that had the same pid. Returns an error message, or "" on success or
-// when there is nothing to copy.
-std::string copy_perf_map(const fs::path& source, const fs::path& target, uint64_t not_before_ns) {
-    const int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (in < 0) return errno == ENOENT ? "" : "cannot open " + source.string() + ": " + std::strerror(errno);
-    struct stat info {};
-    const bool usable = ::fstat(in, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == ::getuid();
-    const uint64_t modified_ns = uint64_t(info.st_mtim.tv_sec) * 1'000'000'000 + uint64_t(info.st_mtim.tv_nsec);
-    // File times come from the kernel's coarse clock, up to one tick behind CLOCK_REALTIME.
-    if (!usable || modified_ns + kFileTimeToleranceNs < not_before_ns) {
-        ::close(in);
-        return "";
-    }
-
-    std::string error;
-    const int out = ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0) error = "cannot create " + target.string() + ": " + std::strerror(errno);
-    char buffer[64 * 1024];
-    while (error.empty()) {
-        const ssize_t got = ::read(in, buffer, sizeof(buffer));
-        if (got == 0) break;
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            error = "cannot read " + source.string() + ": " + std::strerror(errno);
-            break;
-        }
-        for (ssize_t done = 0; done < got && error.empty();) {
-            const ssize_t put = ::write(out, buffer + done, size_t(got - done));
-            if (put < 0 && errno == EINTR) continue;
-            if (put < 0) error = "cannot write " + target.string() + ": " + std::strerror(errno);
-            done += put > 0 ? put : 0;
-        }
-    }
-    ::close(in);
-    if (out >= 0) ::close(out);
-    return error;
-}
-
-void copy_perf_maps(const std::map<uint32_t, uint64_t>& process_starts, const fs::path& session) {
-    for (const auto& [pid, start_ns] : process_starts) {
-        const std::string name = "perf-" + std::to_string(pid) + ".map";
-        const std::string error = copy_perf_map(fs::path("/tmp") / name, session / name, start_ns);
-        if (!error.empty()) std::cerr << "routeheap record: warning: " << error << std::endl;
     }
 }
 
@@ -357,7 +306,7 @@ int run_record(const std::vector<std::string>& arguments) {
         return failure(kSubcommand, error.what());
     }
 
-    copy_perf_maps(tail.process_starts(), session);
+    copy_perf_maps(tail.process_starts(), session, "routeheap record");
     if (!user_requested_v8_logs(command)) remove_new_isolate_logs(working_folder, logs_before);
     add_command_end(session, metadata, child, command_exit);
     print_summary(session, tail, agent);

@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -31,5 +33,11 @@ void write_session_metadata(const std::filesystem::path& folder, const nlohmann:
 
 // The current time as ISO 8601 UTC, e.g. "2024-12-04T19:35:12Z".
 std::string utc_timestamp();
+
+// Copies /tmp/perf-PID.map of each traced process into `session` with mode 0600, skipping
+// maps older than the process (keys: pid, values: its start as CLOCK_REALTIME ns). A map
+// that cannot be copied gets a warning on stderr, prefixed with `subcommand`.
+void copy_perf_maps(const std::map<uint32_t, uint64_t>& process_starts, const std::filesystem::path& session,
+                    const std::string& subcommand);
 
 }  // namespace routeheap::cli
