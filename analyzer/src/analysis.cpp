@@ -77,9 +77,10 @@ void add_allocation_sites(const StackModel& stacks, Symbolizer& symbolizer, Proc
         try {
             perf_map = PerfMap::read(report.perf_map);
             if (perf_map->malformed_lines() > 0) {
+                const uint64_t skipped = perf_map->malformed_lines();
                 report.warnings.push_back(report.perf_map.filename().string() + ": skipped " +
-                                          count_of(perf_map->malformed_lines(), "line", "lines") +
-                                          " that are not START SIZE NAME (a truncated map?)");
+                                          count_of(skipped, "line", "lines") + (skipped == 1 ? " that is" : " that are") +
+                                          " not START SIZE NAME (a truncated map?)");
             }
         } catch (const std::runtime_error& error) {
             report.warnings.push_back(std::string(error.what()) + ", so JS frames show as [jit 0x...]");
@@ -188,11 +189,11 @@ ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbo
 void add_symbolizer_warnings(const Symbolizer& symbolizer, std::vector<std::string>& warnings) {
     const SymbolizerCounts& counts = symbolizer.counts();
     for (const std::string& module : counts.unreadable_modules) {
-        warnings.push_back("cannot read " + module + "; its frames show as module+offset");
+        warnings.push_back("cannot read " + module + "; its frames show as [module+0xoffset]");
     }
     if (counts.unknown_frames > 0) {
         warnings.push_back(std::to_string(counts.unknown_frames) + " of " + count_of(counts.frames, "frame", "frames") +
-                           " could not be symbolized and show as [jit 0x...] or module+offset");
+                           " could not be symbolized and show as [jit 0x...] or [module+0xoffset]");
     }
 }
 
