@@ -1,7 +1,9 @@
 // buffered-upload: the request body was collected in memory before processing began,
-// seen as native growth of about the body size when the body completed and a first
-// response byte only after the last body byte.
+// seen as growth of about the body size when the body completed (native, or native and
+// V8 when the body was joined), and a first response byte only after the last body byte.
 #include <routeheap/analysis/detectors.h>
+
+#include <algorithm>
 
 namespace routeheap::analysis {
 
@@ -20,20 +22,28 @@ std::optional<Finding> BufferedUploadDetector::examine(const Request& request) c
                                                        : request.native_growth_at_body_complete;
     const int64_t v8_at_body =
         request.overlapping ? request.apportioned_v8_growth_at_body_complete : request.v8_growth_at_body_complete;
-    const double growth_ratio = static_cast<double>(native_at_body) / body;
+
+    // A join of the body's size after its last byte proves every chunk was still held, so
+    // the V8 hint below cannot veto it. A body read as a JS string (Next's pages router
+    // body parser) is held on the V8 heap, so V8 growth then counts as holding it too.
+    // Garbage of an earlier request collected during the upload can cancel the growth at
+    // the last byte, so the peak over the whole request, which the join is part of, counts too.
+    const bool joined = request.body_copy_allocated == true;
+    const int64_t held_at_body =
+        joined ? std::max(native_at_body + v8_at_body, attributed_growth(request).heap) : native_at_body;
+    const double growth_ratio = static_cast<double>(held_at_body) / body;
     const double v8_ratio = static_cast<double>(v8_at_body) / body;
-    const bool joined_while_overlapping = request.overlapping && request.body_copy_allocated == true;
-    const bool processed_after_body =
-        (request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns) &&
-        (v8_ratio < Thresholds::kMaxV8GrowthRatio || joined_while_overlapping);
-    const double min_growth_ratio =
-        joined_while_overlapping ? Thresholds::kMinOverlappingNativeGrowthRatio : Thresholds::kMinNativeGrowthRatio;
+    const bool first_byte_after_body =
+        request.first_response_byte_ns == 0 || request.first_response_byte_ns >= request.body_complete_ns;
+    const bool processed_after_body = first_byte_after_body && (joined || v8_ratio < Thresholds::kMaxV8GrowthRatio);
+    const double min_growth_ratio = request.overlapping && joined ? Thresholds::kMinOverlappingNativeGrowthRatio
+                                                                  : Thresholds::kMinNativeGrowthRatio;
     if (growth_ratio < min_growth_ratio || !processed_after_body) return std::nullopt;
     if (request.body_copy_allocated == false) return std::nullopt;
 
     // Without allocation records, consumed chunks that V8 has not collected yet look the
     // same as held ones, so the counters alone never make a high-confidence finding.
-    const bool clear = growth_ratio >= Thresholds::kClearNativeGrowthRatio && request.body_copy_allocated == true;
+    const bool clear = growth_ratio >= Thresholds::kClearNativeGrowthRatio && joined;
     const Confidence confidence = clear ? Confidence::High : Confidence::Medium;
     const double body_ms = static_cast<double>(request.body_complete_ns - request.start_ns) / 1e6;
     const double first_byte_ms =

@@ -1,5 +1,6 @@
 // allocation-churn: the bytes allocated during a request far exceed the bytes it received
-// and sent, as repeated copies of a growing buffer make.
+// and sent, and its allocation records show the cause: copies of a growing buffer, each
+// larger than the one before.
 #include <routeheap/analysis/detectors.h>
 
 #include <algorithm>
@@ -16,7 +17,13 @@ std::optional<Finding> AllocationChurnDetector::examine(const Request& request) 
     const double ratio = static_cast<double>(request.allocated_bytes) / measured_against;
     if (ratio < Thresholds::kMinAllocationRatio) return std::nullopt;
 
-    const Confidence confidence = ratio >= Thresholds::kClearAllocationRatio ? Confidence::High : Confidence::Medium;
+    // Buffering a body, parsing it and loading modules also allocate many times the body,
+    // but in copies of the same size or in unrelated sizes. Without allocation records the
+    // ratio alone decides, at medium confidence at most.
+    const std::optional<GrowingCopies>& copies = request.growing_copies;
+    if (copies && copies->count < Thresholds::kMinGrowingCopies) return std::nullopt;
+    const bool clear = ratio >= Thresholds::kClearAllocationRatio && copies.has_value();
+    const Confidence confidence = clear ? Confidence::High : Confidence::Medium;
     const PeakGrowth& growth = attributed_growth(request);
 
     Finding finding;
@@ -32,6 +39,11 @@ std::optional<Finding> AllocationChurnDetector::examine(const Request& request) 
         {"peak_growth_heap_bytes", static_cast<double>(growth.heap), EvidenceUnit::Bytes},
         {"duration_ms", request.duration_ms(), EvidenceUnit::Milliseconds},
     };
+    if (copies) {
+        finding.evidence.push_back({"growing_copies", static_cast<double>(copies->count), EvidenceUnit::Count});
+        finding.evidence.push_back({"growing_copy_bytes", static_cast<double>(copies->bytes), EvidenceUnit::Bytes});
+        finding.evidence.push_back({"largest_copy_bytes", static_cast<double>(copies->largest), EvidenceUnit::Bytes});
+    }
     finding.fix = fix_for(kind(), request.framework);
     return finding;
 }

@@ -5,11 +5,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <unordered_map>
 #include <type_traits>
 
 namespace routeheap::analysis {
+
+namespace {
+
+// Smallest heap allocation kept for the growing-copies search, which counts copies of at
+// least 1/16 of the larger body, and allocation-churn counts bodies as at least 1 MiB.
+constexpr uint64_t kMinCopyCandidateBytes = 64 * 1024;
+
+}  // namespace
 
 const char* outcome_name(Outcome outcome) {
     switch (outcome) {
@@ -101,6 +110,7 @@ void ProcessModel::on_event(const TraceEvent& event) {
                 on_free(record);
             } else if constexpr (std::is_same_v<Record, trace::SamplingConfig>) {
                 mean_sample_interval_bytes_ = static_cast<double>(record.mean_interval_bytes);
+                sampling_config_read_ = true;
             } else if constexpr (std::is_same_v<Record, StackDefinitionEvent>) {
                 // Untimed: they describe the allocation records, which StackModel reads.
             } else {
@@ -211,6 +221,58 @@ void ProcessModel::on_allocation(const trace::Allocation& allocation) {
         if (probability > 0) bytes /= probability;
     }
     heap_events_.push_back(HeapEvent{allocation.time_ns, allocation.address, bytes, false});
+
+    if (allocation.size >= kMinCopyCandidateBytes) {
+        if (!large_allocations_.empty() && large_allocations_.back().first > allocation.time_ns) {
+            large_allocations_sorted_ = false;
+        }
+        large_allocations_.emplace_back(allocation.time_ns, allocation.size);
+    }
+}
+
+// Finds the longest series of rising sizes (a longest strictly increasing subsequence, in
+// O(n log n)) among the request's allocations of about its body size or less.
+// NOTE: allocations below the agent's always-recorded size are sampled, so the series
+// may miss some of its smaller copies; those of ROUTEHEAP_ALWAYS_BYTES and more are all there.
+void ProcessModel::find_growing_copies(Request& request) {
+    if (!sampling_config_read_) return;
+    if (!large_allocations_sorted_) {
+        std::sort(large_allocations_.begin(), large_allocations_.end());
+        large_allocations_sorted_ = true;
+    }
+
+    const uint64_t body = std::max(request.request_bytes, request.response_bytes);
+    const uint64_t max_size = body + body / 20;
+    const uint64_t min_size = std::max(kMinCopyCandidateBytes, body / 16);
+    std::vector<uint64_t> sizes;
+    const auto first = std::lower_bound(large_allocations_.begin(), large_allocations_.end(),
+                                        std::make_pair(request.start_ns, uint64_t{0}));
+    for (auto it = first; it != large_allocations_.end() && it->first <= request.end_ns; ++it) {
+        if (it->second >= min_size && it->second <= max_size) sizes.push_back(it->second);
+    }
+
+    // tails[k] is the index of the smallest last size of a rising series of length k + 1;
+    // previous[i] links each size to the one before it in its series.
+    std::vector<size_t> tails;
+    std::vector<size_t> previous(sizes.size(), SIZE_MAX);
+    for (size_t i = 0; i < sizes.size(); ++i) {
+        const auto slot = std::lower_bound(tails.begin(), tails.end(), sizes[i],
+                                           [&](size_t index, uint64_t size) { return sizes[index] < size; });
+        if (slot != tails.begin()) previous[i] = *std::prev(slot);
+        if (slot == tails.end()) {
+            tails.push_back(i);
+        } else {
+            *slot = i;
+        }
+    }
+
+    GrowingCopies copies;
+    if (!tails.empty()) copies.largest = static_cast<int64_t>(sizes[tails.back()]);
+    for (size_t i = tails.empty() ? SIZE_MAX : tails.back(); i != SIZE_MAX; i = previous[i]) {
+        copies.count += 1;
+        copies.bytes += static_cast<int64_t>(sizes[i]);
+    }
+    request.growing_copies = copies;
 }
 
 void ProcessModel::on_free(const trace::Free& free) {
@@ -295,6 +357,7 @@ std::vector<Request> ProcessModel::take_finished(bool final) {
         measure_growth(request);
         mark_overlaps(request);
         apportion(request, index);
+        find_growing_copies(request);
     }
     std::sort(ready.begin(), ready.end(), [](const Request& a, const Request& b) {
         return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.id < b.id;

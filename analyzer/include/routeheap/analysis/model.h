@@ -45,6 +45,14 @@ struct PeakGrowth {
 enum class Framework { Unknown, NodeHttp, Express, Fastify, NextPagesRouter, NextAppRouter, NextUnknownRouter };
 const char* framework_name(Framework framework);
 
+// Copies of a growing buffer seen in a request's allocation records: the longest series
+// of heap allocations, in time order, whose sizes rise one after another.
+struct GrowingCopies {
+    uint32_t count = 0;
+    int64_t bytes = 0;    // sum of their sizes
+    int64_t largest = 0;  // size of the last, largest one
+};
+
 enum class Outcome { Complete, ConnectionClosed, FramingStopped, ProcessExit, Open };
 const char* outcome_name(Outcome outcome);
 
@@ -110,6 +118,10 @@ struct Request {
     // and before the first response byte, as Buffer.concat of every chunk or req.text() make.
     // Empty when the process did not record every allocation of that size.
     std::optional<bool> body_copy_allocated;
+    // The growing copies among the request's heap allocations of 1/16 to 1.05 times the
+    // larger of its two bodies, as `body = Buffer.concat([body, chunk])` per chunk makes.
+    // Empty when the process recorded no allocation records.
+    std::optional<GrowingCopies> growing_copies;
 
     std::vector<Finding> findings;
     AllocationProfile allocations;  // empty unless the process recorded allocation stacks
@@ -178,6 +190,7 @@ private:
     void on_allocation(const trace::Allocation& allocation);
     void on_free(const trace::Free& free);
     std::vector<std::pair<uint64_t, double>> surviving_blocks() const;
+    void find_growing_copies(Request& request);
 
     TraceHeader header_;
     std::vector<MemorySample> samples_;
@@ -201,6 +214,10 @@ private:
     };
     std::vector<HeapEvent> heap_events_;
     double mean_sample_interval_bytes_ = 0;  // from SamplingConfig; 0 until it is read
+    bool sampling_config_read_ = false;
+    // Heap allocations of at least kMinCopyCandidateBytes: (time, size), sorted on demand.
+    std::vector<std::pair<uint64_t, uint64_t>> large_allocations_;
+    bool large_allocations_sorted_ = true;
     bool exited_ = false;
     int32_t exit_status_ = 0;
     uint64_t last_time_ns_ = 0;
