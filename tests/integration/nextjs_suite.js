@@ -34,40 +34,12 @@ const SLICES = [
   { name: 'oui-2MiB.csv', source: 'oui', bytes: 2 * 1024 * 1024 },
 ];
 
-// Each route with the finding kinds it must get, exactly (the order does not matter). `pending`
-// lists expected kinds that the detectors do not report yet on this route, with the trace
-// evidence: the route's main test then requires only the other kinds (and still rejects any
-// kind not expected), and a TODO test keeps the exact assertion until the detector is fixed.
+// Each route with the finding kinds it must get, exactly (the order does not matter).
 const ROUTES = [
-  {
-    route: '/api/processCSV',
-    router: 'pages',
-    expected: ['buffered-response', 'buffered-upload'],
-    pending: {
-      kinds: ['buffered-upload'],
-      // Next's body parser (raw-body with an encoding) builds the body as a JS string on the
-      // V8 heap. V8 committed growth at the body's last byte is 1.0-2.2x the body, which the
-      // buffered-upload rule (V8 growth < 0.5x) reads as parsing during the upload. Native
-      // growth (0.7-2.0x), the body-sized allocation and the late first byte all match.
-      reason: 'buffered-upload misses a body held as a JS string by Next\'s body parser (V8 growth 1-2x the body)',
-    },
-  },
+  { route: '/api/processCSV', router: 'pages', expected: ['buffered-response', 'buffered-upload'] },
   { route: '/api/processCSV-collect', router: 'pages', expected: ['buffered-response'] },
   { route: '/api/processCSV-stream', router: 'pages', expected: [] },
-  {
-    route: '/api/upload-text',
-    router: 'app',
-    expected: ['buffered-upload'],
-    pending: {
-      kinds: ['buffered-upload'],
-      // While undici's web stream pulls the body, V8 commits about 4 MiB (4198400 or
-      // 4202496 B) whatever the body size, which is 1.0x a 4 MiB body and 2.0x a 2 MiB one, so
-      // the V8 < 0.5x condition fails although native growth is 3-5x the body, the join
-      // (Buffer.concat in undici's readAllBytes) was recorded and the first byte came after
-      // the body. Seen on 3 of 4 requests.
-      reason: 'buffered-upload vetoed by a fixed 4 MiB V8 commit during request.text()',
-    },
-  },
+  { route: '/api/upload-text', router: 'app', expected: ['buffered-upload'] },
   { route: '/api/upload-formdata', router: 'app', multipart: true, expected: ['buffered-upload'] },
   { route: '/api/upload-stream', router: 'app', expected: [] },
   { route: '/api/convert-buffer', router: 'app', expected: ['buffered-response'] },
@@ -486,10 +458,9 @@ function defineSuite(mode) {
 
   // The first request to a route loads its modules (and compiles it under `next dev`). On
   // `next start` that allocated 109 MB for a 1.9 KB request to /api/processCSV, all under
-  // Module._compile, Module._load and readFileSync of Next's runtime and the route's bundle,
-  // and allocation-churn reported it. No warm-up request should get any finding.
-  test(`${mode}: warm-up has no finding`,
-    { todo: 'allocation-churn counts module loading on a route\'s first request' }, () => {
+  // Module._compile, Module._load and readFileSync of Next's runtime and the route's bundle.
+  // That is not churn: no growing copies of a body. No warm-up request may get any finding.
+  test(`${mode}: warm-up has no finding`, () => {
       for (const { request } of pairs().filter((pair) => pair.warmUp)) {
         assert.deepEqual(findingKinds(request), [], `finding on a warm-up request: ${describe(request)}`);
       }
@@ -501,15 +472,13 @@ function defineSuite(mode) {
 
   for (const entry of ROUTES) {
     const expected = [...entry.expected].sort();
-    const pending = entry.pending ? entry.pending.kinds : [];
-    const required = expected.filter((kind) => !pending.includes(kind));
 
     test(`${mode}: ${entry.route} verdict`, (t) => {
       for (const { upload, request } of measured(entry)) {
         const kinds = findingKinds(request);
         t.diagnostic(`${upload.file}: ${request.duration_ms} ms, response ${request.response_bytes} B, ` +
           `peak growth ${JSON.stringify(request.peak_growth_bytes)}, findings ${kinds.join(',') || 'none'}`);
-        for (const kind of required) {
+        for (const kind of expected) {
           assert.ok(kinds.includes(kind), `${upload.file}: no ${kind} finding: ${describe(request)}`);
         }
         for (const kind of kinds) {
@@ -517,14 +486,6 @@ function defineSuite(mode) {
         }
       }
     });
-
-    if (entry.pending) {
-      test(`${mode}: ${entry.route} exact verdict`, { todo: entry.pending.reason }, () => {
-        for (const { upload, request } of measured(entry)) {
-          assert.deepEqual(findingKinds(request), expected, `${upload.file}: ${describe(request)}`);
-        }
-      });
-    }
   }
 
   test(`${mode}: Next 4 MB warning`, () => {
