@@ -162,6 +162,7 @@ void ProcessModel::on_body(const trace::RequestBody& body) {
     Request& request = request_for(body.connection_id, body.request_index);
     request.request_bytes = std::max(request.request_bytes, body.body_total);
     if (body.complete != 0) request.body_complete_ns = body.time_ns;
+    body_reads_[Key{body.connection_id, body.request_index}].emplace_back(body.time_ns, body.body_total);
 }
 
 void ProcessModel::on_response_head(const trace::ResponseHead& head) {
@@ -235,7 +236,10 @@ void ProcessModel::on_allocation(const trace::Allocation& allocation) {
 // NOTE: allocations below the agent's always-recorded size are sampled, so the series
 // may miss some of its smaller copies; those of ROUTEHEAP_ALWAYS_BYTES and more are all there.
 void ProcessModel::find_growing_copies(Request& request) {
-    if (!sampling_config_read_) return;
+    if (!sampling_config_read_) {
+        body_reads_.erase(Key{request.id.connection.value, request.id.index});
+        return;
+    }
     if (!large_allocations_sorted_) {
         std::sort(large_allocations_.begin(), large_allocations_.end());
         large_allocations_sorted_ = true;
@@ -244,11 +248,28 @@ void ProcessModel::find_growing_copies(Request& request) {
     const uint64_t body = std::max(request.request_bytes, request.response_bytes);
     const uint64_t max_size = body + body / 20;
     const uint64_t min_size = std::max(kMinCopyCandidateBytes, body / 16);
+    // Alone, every allocation in the window is the request's own. Overlapping requests of
+    // the same route make the same sizes, so then only copies of this request's own body
+    // count: a size equal to the body bytes it had read, allocated before its next read.
+    const auto reads = body_reads_.find(Key{request.id.connection.value, request.id.index});
+    const auto own_copy = [&](uint64_t time_ns, uint64_t size) {
+        if (!request.overlapping) return true;
+        if (reads == body_reads_.end()) return false;
+        const auto& list = reads->second;
+        for (size_t k = 0; k < list.size(); ++k) {
+            const uint64_t next_ns = k + 1 < list.size() ? list[k + 1].first : request.end_ns;
+            if (list[k].second == size && time_ns >= list[k].first && time_ns <= next_ns) return true;
+        }
+        return false;
+    };
+
     std::vector<uint64_t> sizes;
     const auto first = std::lower_bound(large_allocations_.begin(), large_allocations_.end(),
                                         std::make_pair(request.start_ns, uint64_t{0}));
     for (auto it = first; it != large_allocations_.end() && it->first <= request.end_ns; ++it) {
-        if (it->second >= min_size && it->second <= max_size) sizes.push_back(it->second);
+        if (it->second >= min_size && it->second <= max_size && own_copy(it->first, it->second)) {
+            sizes.push_back(it->second);
+        }
     }
 
     // tails[k] is the index of the smallest last size of a rising series of length k + 1;
@@ -265,6 +286,8 @@ void ProcessModel::find_growing_copies(Request& request) {
             *slot = i;
         }
     }
+
+    if (reads != body_reads_.end()) body_reads_.erase(reads);
 
     GrowingCopies copies;
     if (!tails.empty()) copies.largest = static_cast<int64_t>(sizes[tails.back()]);

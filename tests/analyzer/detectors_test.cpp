@@ -500,6 +500,46 @@ TEST(AllocationChurn, WithoutRecordsTheRatioIsMediumConfidence) {
     EXPECT_EQ(finding_of(request, "allocation-churn").find("growing_copies"), nullptr);
 }
 
+// Two uploads of the same size at once: the equal split gives the churning request only
+// part of its copies, and the streaming one sees them in its window. Copies are told apart
+// by size and time: each has the body size its own request had read just before.
+TEST(AllocationChurn, OverlappingCopiesBelongToTheirRequest) {
+    TraceBuilder builder;
+    builder.sampling_config(256 * 1024, 1024 * 1024);
+    ExchangeShape churn = upload_shape(0, 6 * kMiBytes);
+    churn.path = "/concat-churn";
+    churn.body_reads = 96;  // 64 KiB each
+    churn.allocated_bytes = 40 * kMiBytes;
+    ExchangeShape stream = upload_shape(500'000, 6 * kMiBytes);  // 0.5 ms later
+    stream.connection = 2;
+    stream.path = "/concat-stream";
+    stream.body_reads = 96;
+    stream.body_done_ns = stream.start_ns + 100 * kMs;
+    stream.first_response_ns = stream.start_ns + 300 * kMs;
+    stream.end_ns = stream.start_ns + 310 * kMs;
+    add_exchange(builder, churn);
+    add_exchange(builder, stream);
+    const uint64_t chunk = 64 * 1024;
+    for (uint64_t read = 16; read <= 96; ++read) {
+        const uint64_t read_ns = builder.start_ns() + 100 * kMs * read / 96;
+        builder.allocation(read_ns + 10'000, 0x7f1000000000 + read * 0x1000000, read * chunk, 1, trace::kAllocationAlways);
+    }
+    builder.stack_definition(1, {0x401000});
+
+    const SessionAnalysis analysis = analyze(builder);
+    ASSERT_EQ(analysis.requests.size(), 2u);
+    const Request& bad = analysis.requests[0];
+    const Request& good = analysis.requests[1];
+    EXPECT_TRUE(bad.overlapping);
+    ASSERT_TRUE(bad.growing_copies.has_value());
+    EXPECT_EQ(bad.growing_copies->count, 81u);
+    ASSERT_TRUE(has_finding(bad, "allocation-churn"));
+    EXPECT_EQ(finding_of(bad, "allocation-churn").confidence, Confidence::Medium);  // one level lower when overlapping
+    ASSERT_TRUE(good.growing_copies.has_value());
+    EXPECT_EQ(good.growing_copies->count, 0u);
+    EXPECT_FALSE(has_finding(good, "allocation-churn"));
+}
+
 TEST(AllocationChurn, SmallRequestsAreMeasuredAgainstOneMebibyte) {
     TraceBuilder builder;
     ExchangeShape shape = upload_shape(0, 1024);

@@ -215,6 +215,9 @@ private:
     std::vector<HeapEvent> heap_events_;
     double mean_sample_interval_bytes_ = 0;  // from SamplingConfig; 0 until it is read
     bool sampling_config_read_ = false;
+    // Body bytes read so far after each read of a request: (time, total), in read order.
+    // The growing-copies search uses them and drops them when the request is taken.
+    std::map<Key, std::vector<std::pair<uint64_t, uint64_t>>> body_reads_;
     // Heap allocations of at least kMinCopyCandidateBytes: (time, size), sorted on demand.
     std::vector<std::pair<uint64_t, uint64_t>> large_allocations_;
     bool large_allocations_sorted_ = true;
