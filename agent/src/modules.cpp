@@ -166,15 +166,24 @@ void wait_for_first_module_scan(unsigned timeout_ms) {
 }
 
 void scan_modules_if_changed() {
-    unsigned long long counts[2] = {0, 0};
-    dl_iterate_phdr(read_counts, counts);
     bool changed;
     {
+        // dl_iterate_phdr runs under the modules lock so that lock_modules_for_fork keeps
+        // every agent thread out of the loader's lock while the process forks.
         SpinLockGuard guard(g_modules_lock);
+        unsigned long long counts[2] = {0, 0};
+        dl_iterate_phdr(read_counts, counts);
         changed = counts[0] != g_last_adds || counts[1] != g_last_subs;
     }
     if (changed) scan_modules();
 }
+
+// A child forked while an agent thread was inside dl_iterate_phdr would inherit the
+// loader's lock held by a thread that does not exist there, and its own module scan at
+// exit would wait forever. Holding the modules lock across fork rules that out.
+void lock_modules_for_fork() { g_modules_lock.lock(); }
+
+void unlock_modules_after_fork_in_parent() { g_modules_lock.unlock(); }
 
 void modules_after_fork_child() {
     g_modules_lock.reset_after_fork();

@@ -22,6 +22,11 @@ void wait_for_first_module_scan(unsigned timeout_ms);
 // Costs one dl_iterate_phdr callback otherwise.
 void scan_modules_if_changed();
 
+// Taken before fork and released after it (in the child, modules_after_fork_child
+// resets the lock), so that no agent thread is inside dl_iterate_phdr at the fork.
+void lock_modules_for_fork();
+void unlock_modules_after_fork_in_parent();
+
 // In a forked child: clears the list of written modules, so the child's trace gets
 // every module again.
 void modules_after_fork_child();

@@ -337,6 +337,8 @@ void start_recording_after_fork() {
 }
 
 void before_fork() {
+    // The modules lock comes first: a module scan holds it while it writes records.
+    lock_modules_for_fork();
     g_writer_lock.lock();
     lock_mappings_for_fork();
 }
@@ -344,6 +346,7 @@ void before_fork() {
 void after_fork_in_parent(pid_t child) {
     unlock_mappings_after_fork(false);
     g_writer_lock.unlock();
+    unlock_modules_after_fork_in_parent();
     if (child <= 0 || !recording()) return;
     trace::ProcessFork fork_record{};
     fork_record.header = {static_cast<uint16_t>(trace::RecordType::ProcessFork), sizeof(fork_record)};
