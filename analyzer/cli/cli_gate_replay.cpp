@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <thread>
 
 namespace routeheap::cli {
 
@@ -125,6 +126,10 @@ public:
     ~CurlGlobal() { curl_global_cleanup(); }
 };
 
+// After a transfer fails at the connection level, how long to wait for the server to exit.
+constexpr auto kExitSettlePoll = std::chrono::milliseconds(50);
+constexpr int kExitSettlePolls = 20;
+
 }  // namespace
 
 std::vector<ReplayOutcome> replay_requests(const std::vector<ReplayItem>& items, uint16_t port, unsigned concurrency,
@@ -162,14 +167,22 @@ std::vector<ReplayOutcome> replay_requests(const std::vector<ReplayItem>& items,
         int still_running = 0;
         curl_multi_perform(multi.get(), &still_running);
         int queued = 0;
+        bool transport_failed = false;
         while (CURLMsg* message = curl_multi_info_read(multi.get(), &queued)) {
             if (message->msg != CURLMSG_DONE) continue;
             Transfer* done = nullptr;
             curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &done);
             const CURLcode result = message->data.result;
+            transport_failed |= result != CURLE_OK;
             curl_multi_remove_handle(multi.get(), message->easy_handle);
             outcomes.push_back(outcome_of(*done, result));
             std::erase_if(running, [done](const std::unique_ptr<Transfer>& transfer) { return transfer.get() == done; });
+        }
+        // A cut connection often means the server is exiting: give it a moment to be seen
+        // as exited before the next request goes out, so that a crash stops the replay
+        // at the request that caused it, whatever the machine's load.
+        for (int poll = 0; transport_failed && !stopped && poll < kExitSettlePolls && keep_going(); ++poll) {
+            std::this_thread::sleep_for(kExitSettlePoll);
         }
         if (!running.empty()) curl_multi_poll(multi.get(), nullptr, 0, 100, nullptr);
     }
