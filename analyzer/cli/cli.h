@@ -27,6 +27,12 @@ int usage_error(const std::string& subcommand, const std::string& message, const
 // Prints "routeheap SUBCOMMAND: MESSAGE" to stderr; returns kExitFailure.
 int failure(const std::string& subcommand, const std::string& message);
 
+// Parses `arguments` against `options` plus every positional argument, which go to `paths`.
+// Throws boost::program_options::error for an unknown or invalid option.
+boost::program_options::variables_map parse_with_paths(const std::vector<std::string>& arguments,
+                                                       const boost::program_options::options_description& options,
+                                                       std::vector<std::string>& paths);
+
 // Prints the help of a subcommand: its usage line, description and options.
 void print_help(const std::string& usage, const std::string& description,
                 const boost::program_options::options_description& options, const std::string& footer);

@@ -26,17 +26,9 @@ int run_diff(const std::vector<std::string>& arguments) {
         ("format,f", po::value(&format)->default_value("text")->value_name("FORMAT"),
          "text (a table), json (schema routeheap.diff/1) or markdown")
         ("output,o", po::value(&output)->value_name("FILE"), "write to FILE instead of standard output (replaced if it exists)");
-    po::options_description hidden;
-    hidden.add_options()("path", po::value(&paths));
-    po::options_description all;
-    all.add(description).add(hidden);
-    po::positional_options_description positional;
-    positional.add("path", -1);
-
     po::variables_map values;
     try {
-        po::store(po::command_line_parser(arguments).options(all).positional(positional).run(), values);
-        po::notify(values);
+        values = parse_with_paths(arguments, description, paths);
     } catch (const po::error& error) {
         return usage_error(kSubcommand, error.what(), kUsage);
     }

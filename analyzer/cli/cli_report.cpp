@@ -41,17 +41,9 @@ po::options_description report_options(ReportCommandOptions& options) {
 int run_report(const std::vector<std::string>& arguments) {
     ReportCommandOptions options;
     po::options_description description = report_options(options);
-    po::options_description hidden;
-    hidden.add_options()("path", po::value(&options.paths));
-    po::options_description all;
-    all.add(description).add(hidden);
-    po::positional_options_description positional;
-    positional.add("path", -1);
-
     po::variables_map values;
     try {
-        po::store(po::command_line_parser(arguments).options(all).positional(positional).run(), values);
-        po::notify(values);
+        values = parse_with_paths(arguments, description, options.paths);
     } catch (const po::error& error) {
         return usage_error(kSubcommand, error.what(), kUsage);
     }

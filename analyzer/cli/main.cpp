@@ -55,6 +55,23 @@ int failure(const std::string& subcommand, const std::string& message) {
     return kExitFailure;
 }
 
+boost::program_options::variables_map parse_with_paths(const std::vector<std::string>& arguments,
+                                                       const boost::program_options::options_description& options,
+                                                       std::vector<std::string>& paths) {
+    namespace po = boost::program_options;
+    po::options_description hidden;
+    hidden.add_options()("path", po::value(&paths));
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("path", -1);
+
+    po::variables_map values;
+    po::store(po::command_line_parser(arguments).options(all).positional(positional).run(), values);
+    po::notify(values);
+    return values;
+}
+
 int write_output(const std::string& subcommand, const std::string& text, const std::string& output) {
     if (output.empty()) {
         std::cout << text;
