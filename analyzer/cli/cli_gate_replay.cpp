@@ -178,9 +178,8 @@ std::vector<ReplayOutcome> replay_requests(const std::vector<ReplayItem>& items,
             outcomes.push_back(outcome_of(*done, result));
             std::erase_if(running, [done](const std::unique_ptr<Transfer>& transfer) { return transfer.get() == done; });
         }
-        // A cut connection often means the server is exiting: give it a moment to be seen
-        // as exited before the next request goes out, so that a crash stops the replay
-        // at the request that caused it, whatever the machine's load.
+        // A cut connection often means that the server is exiting. Waiting for its exit here
+        // stops the replay at the request that crashed it, even on a loaded machine.
         for (int poll = 0; transport_failed && !stopped && poll < kExitSettlePolls && keep_going(); ++poll) {
             std::this_thread::sleep_for(kExitSettlePoll);
         }
