@@ -180,10 +180,12 @@ time_command_ms() {
   echo $((end - start))
 }
 
+# The configurations take turns run by run, so a slow phase of a shared machine falls on all of
+# them instead of on whichever configuration ran during it.
 run_upload_benchmark() {
   local config run out
-  for config in none routeheap routeheap-exact heaptrack; do
-    for ((run = 1; run <= RUNS; run++)); do
+  for ((run = 1; run <= RUNS; run++)); do
+    for config in none routeheap routeheap-exact heaptrack; do
       out="$WORK_DIR/$config-$run"
       start_server "$config" "$out"
       time_uploads "$server_port" >>"$WORK_DIR/upload-$config.ms"
@@ -206,8 +208,8 @@ run_upload_benchmark() {
 
 run_throughput_benchmark() {
   local config run out
-  for config in none routeheap heaptrack; do
-    for ((run = 1; run <= RUNS; run++)); do
+  for ((run = 1; run <= RUNS; run++)); do
+    for config in none routeheap heaptrack; do
       out="$WORK_DIR/wrk-$config-$run"
       start_server "$config" "$out"
       measure_throughput "$server_port" >>"$WORK_DIR/wrk-$config.rps"
