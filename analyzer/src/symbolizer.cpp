@@ -1,6 +1,7 @@
-// Native symbolization through elfutils libdwfl (one session per module file, results
-// cached per address), demangling, and the lookup order perf map -> module -> [jit].
+// Native symbolization through elfutils libdwfl (one session and SymbolIndex per module
+// file, frames cached per address), demangling, and the lookup order perf map -> module -> [jit].
 #include <routeheap/analysis/symbolizer.h>
+#include <routeheap/analysis/symbol_index.h>
 
 #include <cxxabi.h>
 #include <elfutils/libdwfl.h>
@@ -104,6 +105,7 @@ public:
             return;
         }
         check_build_id(module.build_id);
+        symbols_ = std::make_unique<SymbolIndex>(module_);
     }
     ~ElfFile() {
         if (dwfl_ != nullptr) dwfl_end(dwfl_);
@@ -123,9 +125,7 @@ public:
         Frame& frame = it->second;
         frame.kind = FrameKind::Native;
 
-        GElf_Off offset = 0;
-        GElf_Sym symbol{};
-        const char* name = dwfl_module_addrinfo(module_, vaddr, &offset, &symbol, nullptr, nullptr, nullptr);
+        const char* name = symbols_->find(vaddr);
         if (name != nullptr && name[0] != '\0') {
             frame.symbolized = true;
             if (std::strncmp(name, "Builtins_", 9) == 0) {
@@ -162,6 +162,7 @@ private:
     std::string error_;
     Dwfl* dwfl_ = nullptr;
     Dwfl_Module* module_ = nullptr;
+    std::unique_ptr<SymbolIndex> symbols_;  // set when module_ is
     std::unordered_map<uint64_t, Frame> cache_;
 };
 
