@@ -24,12 +24,11 @@ std::string read_file(const fs::path& path) {
 }
 
 std::vector<Engine> engines() {
-  std::vector<Engine> result = {Engine::scalar};
-  if (best_engine() != Engine::scalar) {
-    result.push_back(Engine::sse2);
-  }
-  if (best_engine() == Engine::avx2) {
-    result.push_back(Engine::avx2);
+  std::vector<Engine> result;
+  for (const Engine engine : {Engine::scalar, Engine::sse2, Engine::avx2, Engine::avx512}) {
+    if (engine_supported(engine)) {
+      result.push_back(engine);
+    }
   }
   return result;
 }

@@ -60,11 +60,8 @@ int run_tokenizer_fuzz_case(const std::uint8_t* data, std::size_t size) {
   const Conversion reference = csv2json::testing::convert(csv, options, chunk);
   check_json(options, reference.output);
 
-  for (const Engine engine : {Engine::sse2, Engine::avx2}) {
-    if (engine == Engine::avx2 && best_engine() != Engine::avx2) {
-      continue;
-    }
-    if (best_engine() == Engine::scalar) {
+  for (const Engine engine : {Engine::sse2, Engine::avx2, Engine::avx512}) {
+    if (!engine_supported(engine)) {
       continue;
     }
     options.engine = engine;

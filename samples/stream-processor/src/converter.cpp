@@ -21,25 +21,6 @@ constexpr char utf8_bom[] = "\xEF\xBB\xBF";
 // The SIMD index stores offsets in 31 bits, and the buffer contains a record plus a chunk.
 constexpr std::size_t max_record_limit = std::size_t{1} << 30;
 
-bool engine_supported(Engine engine) {
-  switch (engine) {
-    case Engine::automatic:
-    case Engine::scalar:
-      return true;
-#if defined(__x86_64__)
-    case Engine::sse2:
-      return true;
-    case Engine::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-#else
-    case Engine::sse2:
-    case Engine::avx2:
-      return false;
-#endif
-  }
-  return false;
-}
-
 std::string printable(char byte) {
   switch (byte) {
     case '\n': return "\\n";
@@ -77,8 +58,35 @@ void validate(const Options& options) {
 
 }  // namespace
 
+bool engine_supported(Engine engine) {
+  switch (engine) {
+    case Engine::automatic:
+    case Engine::scalar:
+      return true;
+#if defined(__x86_64__)
+    case Engine::sse2:
+      return true;
+    case Engine::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    case Engine::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
+             __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("popcnt");
+#else
+    case Engine::sse2:
+    case Engine::avx2:
+    case Engine::avx512:
+      return false;
+#endif
+  }
+  return false;
+}
+
 Engine best_engine() {
 #if defined(__x86_64__)
+  if (engine_supported(Engine::avx512)) {
+    return Engine::avx512;
+  }
   return engine_supported(Engine::avx2) ? Engine::avx2 : Engine::sse2;
 #else
   return Engine::scalar;
@@ -91,6 +99,7 @@ std::string_view engine_name(Engine engine) {
     case Engine::scalar: return "scalar";
     case Engine::sse2: return "sse2";
     case Engine::avx2: return "avx2";
+    case Engine::avx512: return "avx512";
   }
   return "unknown";
 }

@@ -47,7 +47,7 @@ Options:
       --max-record-bytes N
                           fail when a record is still incomplete after N bytes (default
                           1048576, at most 1073741824)
-      --engine NAME       tokenizer: auto (default), scalar, sse2 or avx2
+      --engine NAME       tokenizer: auto (default), scalar, sse2, avx2 or avx512
   -h, --help              show this help and exit
       --version           show the version and exit
 
@@ -105,7 +105,9 @@ csv2json::Engine parse_engine(std::string_view value) {
   if (value == "scalar") return csv2json::Engine::scalar;
   if (value == "sse2") return csv2json::Engine::sse2;
   if (value == "avx2") return csv2json::Engine::avx2;
-  throw UsageError("invalid --engine '" + std::string(value) + "': use auto, scalar, sse2 or avx2");
+  if (value == "avx512") return csv2json::Engine::avx512;
+  throw UsageError("invalid --engine '" + std::string(value) +
+                   "': use auto, scalar, sse2, avx2 or avx512");
 }
 
 std::size_t parse_size(std::string_view option, std::string_view value) {

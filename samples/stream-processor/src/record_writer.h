@@ -74,14 +74,17 @@ class RecordWriter {
 
   std::size_t field_index() const { return field_index_; }
 
-  // For the SIMD walk, which writes clean fields itself between begin_record() and
-  // count_clean_record(), and sets the field index before it calls field().
+  // For the SIMD walk, which writes whole records itself, counts them with count_clean_records(),
+  // and sets the field index before it calls field() or field_clean() for a field.
   void set_field_index(std::size_t index) { field_index_ = index; }
   const char* key_data() const { return keys_.data(); }
   const std::size_t* key_offsets() const { return key_offsets_.data(); }
   bool ndjson() const { return format_ == OutputFormat::ndjson; }
   char record_close() const { return record_close_; }
-  void count_clean_record() { ++records_written_; }
+  void count_clean_records(std::uint64_t count) {
+    record_number_ += count;
+    records_written_ += count;
+  }
 
   // Ends the record that began at line `line`. Returns false after an error (see error()).
   bool end_record(std::uint64_t line);

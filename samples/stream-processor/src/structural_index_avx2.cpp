@@ -20,6 +20,7 @@ struct Avx2Classifier {
       : quote(_mm256_set1_epi8('"')),
         delimiter(_mm256_set1_epi8(delimiter_byte)),
         newline(_mm256_set1_epi8('\n')),
+        carriage_return(_mm256_set1_epi8('\r')),
         backslash(_mm256_set1_epi8('\\')),
         space(_mm256_set1_epi8(0x20)) {}
 
@@ -30,11 +31,20 @@ struct Avx2Classifier {
     masks.quote = join(_mm256_cmpeq_epi8(low, quote), _mm256_cmpeq_epi8(high, quote));
     masks.delimiter = join(_mm256_cmpeq_epi8(low, delimiter), _mm256_cmpeq_epi8(high, delimiter));
     masks.newline = join(_mm256_cmpeq_epi8(low, newline), _mm256_cmpeq_epi8(high, newline));
+    masks.carriage_return =
+        join(_mm256_cmpeq_epi8(low, carriage_return), _mm256_cmpeq_epi8(high, carriage_return));
     // A signed compare: bytes 0x80-0xFF are negative, so "below 0x20" also catches them.
     masks.special = join(
         _mm256_or_si256(_mm256_cmpgt_epi8(space, low), _mm256_cmpeq_epi8(low, backslash)),
         _mm256_or_si256(_mm256_cmpgt_epi8(space, high), _mm256_cmpeq_epi8(high, backslash)));
     return masks;
+  }
+
+  static std::uint64_t prefix_xor(std::uint64_t bits) { return prefix_xor_by_shifts(bits); }
+
+  static std::size_t write_entries(std::uint32_t* out, std::size_t base, std::uint64_t structural,
+                                   std::uint64_t newlines, std::uint64_t dirty_ends) {
+    return write_entries_scalar(out, base, structural, newlines, dirty_ends);
   }
 
   static std::uint64_t join(__m256i low, __m256i high) {
@@ -43,7 +53,7 @@ struct Avx2Classifier {
     return low_bits | (std::uint64_t{high_bits} << 32);
   }
 
-  __m256i quote, delimiter, newline, backslash, space;
+  __m256i quote, delimiter, newline, carriage_return, backslash, space;
 };
 
 }  // namespace

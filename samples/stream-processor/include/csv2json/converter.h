@@ -25,7 +25,7 @@ enum class FieldCountPolicy {
 };
 
 // The tokenizer implementation. The scalar one is the reference the SIMD ones are tested against.
-enum class Engine { automatic, scalar, sse2, avx2 };
+enum class Engine { automatic, scalar, sse2, avx2, avx512 };
 
 struct Options {
   char delimiter = ',';
@@ -62,8 +62,11 @@ struct Error {
   std::string message;       // "line 3, record 3: ..." with the fix
 };
 
-// Returns the engine `automatic` resolves to on this CPU: avx2, sse2 or scalar.
+// Returns the engine `automatic` resolves to on this CPU: avx512, avx2, sse2 or scalar.
 Engine best_engine();
+// Returns whether this CPU can run `engine` (avx512 needs AVX-512 F, BW, VBMI and VBMI2, and
+// PCLMULQDQ).
+bool engine_supported(Engine engine);
 std::string_view engine_name(Engine engine);
 
 class Parser;
