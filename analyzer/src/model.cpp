@@ -221,7 +221,7 @@ void ProcessModel::on_allocation(const trace::Allocation& allocation) {
         const double probability = -std::expm1(-static_cast<double>(allocation.size) / mean_sample_interval_bytes_);
         if (probability > 0) bytes /= probability;
     }
-    heap_events_.push_back(HeapEvent{allocation.time_ns, allocation.address, bytes, false});
+    record_heap_event(allocation.address, LastHeapEvent{allocation.time_ns, bytes, false});
 
     if (allocation.size >= kMinCopyCandidateBytes) {
         if (!large_allocations_.empty() && large_allocations_.back().first > allocation.time_ns) {
@@ -299,27 +299,25 @@ void ProcessModel::find_growing_copies(Request& request) {
 }
 
 void ProcessModel::on_free(const trace::Free& free) {
-    heap_events_.push_back(HeapEvent{free.time_ns, free.address, 0, true});
+    record_heap_event(free.address, LastHeapEvent{free.time_ns, 0, true});
+}
+
+void ProcessModel::record_heap_event(uint64_t address, const LastHeapEvent& event) {
+    auto [it, inserted] = last_heap_events_.try_emplace(address, event);
+    if (inserted) return;
+    const LastHeapEvent& latest = it->second;
+    // A record read later comes later in time order unless its time is earlier, or it is
+    // a free at the same nanosecond as an allocation already seen.
+    const bool later = event.time_ns > latest.time_ns ||
+                       (event.time_ns == latest.time_ns && (!event.is_free || latest.is_free));
+    if (later) it->second = event;
 }
 
 std::vector<std::pair<uint64_t, double>> ProcessModel::surviving_blocks() const {
-    std::vector<HeapEvent> events = heap_events_;
-    // At equal times a free comes first: the allocator can hand the address out again
-    // only after it was freed.
-    std::stable_sort(events.begin(), events.end(), [](const HeapEvent& a, const HeapEvent& b) {
-        return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.is_free && !b.is_free;
-    });
-    std::unordered_map<uint64_t, std::pair<uint64_t, double>> live;
-    for (const HeapEvent& event : events) {
-        if (event.is_free) {
-            live.erase(event.address);
-        } else {
-            live[event.address] = {event.time_ns, event.bytes};
-        }
-    }
     std::vector<std::pair<uint64_t, double>> blocks;
-    blocks.reserve(live.size());
-    for (const auto& [address, block] : live) blocks.push_back(block);
+    for (const auto& [address, event] : last_heap_events_) {
+        if (!event.is_free) blocks.emplace_back(event.time_ns, event.bytes);
+    }
     std::sort(blocks.begin(), blocks.end());
     return blocks;
 }

@@ -88,9 +88,8 @@ void StackModel::finish() {
                      [](const HeapEvent& a, const HeapEvent& b) { return a.time_ns < b.time_ns; });
 
     std::unordered_set<uint64_t> undefined;
-    for (HeapEvent& event : events_) {
+    for (const HeapEvent& event : events_) {
         if (event.is_free) continue;
-        event.scale = sampling_.scale(event.size, event.flags);
         if (!stacks_.contains(event.stack.value)) undefined.insert(event.stack.value);
     }
     undefined_stacks_ = undefined.size();
@@ -147,9 +146,9 @@ void StackModel::release_range(uint64_t address, uint64_t size, LiveSet& live) {
     }
 }
 
-void StackModel::apply(const HeapEvent& event, LiveSet& live) {
+void StackModel::apply(const HeapEvent& event, double scale, LiveSet& live) {
     if (!event.is_free) {
-        const LiveBlock block{event.size, event.scale, event.stack, event.time_ns};
+        const LiveBlock block{event.size, scale, event.stack, event.time_ns};
         const bool range = event.kind == static_cast<uint16_t>(trace::AllocationKind::V8Commit);
         if (range) {
             release_range(event.address, event.size, live);  // a range committed again replaces the old one
@@ -211,10 +210,11 @@ HeapTotals StackModel::heap_totals() const {
             continue;
         }
 
-        const double bytes = static_cast<double>(event.size) * event.scale;
-        totals.allocations += event.scale;
+        const double scale = scale_of(event);
+        const double bytes = static_cast<double>(event.size) * scale;
+        totals.allocations += scale;
         totals.allocated_bytes += bytes;
-        totals.estimate = totals.estimate || event.scale > 1.0;
+        totals.estimate = totals.estimate || scale > 1.0;
         // An address allocated again without a recorded free replaces the old block.
         auto [it, inserted] = live_blocks.try_emplace(event.address, bytes);
         if (!inserted) {
@@ -242,7 +242,7 @@ WindowPeak StackModel::peak_in(uint64_t start_ns, uint64_t end_ns) const {
     LiveSet live;
     auto peak_event = last;
     for (auto it = first; it != last; ++it) {
-        apply(*it, live);
+        apply(*it, it->is_free ? 1.0 : scale_of(*it), live);
         if (!it->is_free) peak.sampled = true;
         if (live.bytes > peak.bytes + 0.5) {
             peak.bytes = live.bytes;
@@ -253,7 +253,7 @@ WindowPeak StackModel::peak_in(uint64_t start_ns, uint64_t end_ns) const {
 
     // Second pass: the live set at that moment, grouped by stack.
     live = LiveSet{};
-    for (auto it = first; it != peak_event + 1; ++it) apply(*it, live);
+    for (auto it = first; it != peak_event + 1; ++it) apply(*it, it->is_free ? 1.0 : scale_of(*it), live);
     peak.time_ns = peak_event->time_ns;
 
     std::unordered_map<uint64_t, StackBytes> by_stack;

@@ -678,6 +678,41 @@ TEST(PerRequestLeak, FullBoundedCacheIsNotALeak) {
     EXPECT_TRUE(analysis.routes[0].findings.empty());
 }
 
+TEST(RetainedBytes, TimeOrderDecidesSurvivors) {
+    // The agent drains per-thread buffers, so the file stores these records out of time order.
+    TraceBuilder builder;
+    using trace::SampleReason;
+    builder.sampling_config(256 * 1024, 1024 * 1024);
+    builder.stack_definition(7, {0x401000});
+    const uint64_t start = builder.start_ns() + 100 * kMs;
+    const MemoryState memory{50 * kMiBytes, 40 * kMiBytes, 120 * kMiBytes};
+    const uint64_t freed_later = 0x7f0000100000;
+    const uint64_t reused_same_ns = 0x7f0000200000;
+    const uint64_t allocated_twice = 0x7f0000300000;
+    builder.sample(start, SampleReason::RequestStart, 1, memory);
+    builder.request_head(1, 0, start, "GET", "/order");
+    // A free read before the allocation it frees.
+    builder.free(start + 5 * kMs, freed_later);
+    builder.allocation(start + 2 * kMs, freed_later, 1 * kMiBytes, 7, trace::kAllocationAlways);
+    // A free read after an allocation of the same nanosecond: the free came first.
+    builder.allocation(start + 3 * kMs, reused_same_ns, 2 * kMiBytes, 7, trace::kAllocationAlways);
+    builder.free(start + 3 * kMs, reused_same_ns);
+    // An address allocated again without a free: the later allocation is the block.
+    builder.allocation(start + 6 * kMs, allocated_twice, 4 * kMiBytes, 7, trace::kAllocationAlways);
+    builder.allocation(start + 4 * kMs, allocated_twice, 8 * kMiBytes, 7, trace::kAllocationAlways);
+    builder.sample(start + 10 * kMs, SampleReason::RequestEnd, 1, memory);
+    trace::RequestEnd end{};
+    end.status = 200;
+    end.outcome = static_cast<uint16_t>(trace::RequestOutcome::Complete);
+    end.time_ns = start + 10 * kMs;
+    end.connection_id = 1;
+    builder.request_end(end);
+
+    const SessionAnalysis analysis = analyze(builder);
+    ASSERT_EQ(analysis.requests.size(), 1u);
+    EXPECT_EQ(analysis.requests[0].retained_native_bytes, 2 * kMiBytes + 4 * kMiBytes);
+}
+
 TEST(PerRequestLeak, RequestsAfterTheLastCollectionAreNotJudged) {
     TraceBuilder builder;
     // No collection after the requests: their memory may be freed by the next one.

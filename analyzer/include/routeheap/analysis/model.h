@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace routeheap::analysis {
@@ -205,14 +206,19 @@ private:
     std::set<Key> open_windows_;
     uint64_t longest_window_ns_ = 0;
     std::vector<std::string> notes_;
-    // Sampled heap allocations and frees, in file order, for the blocks that survive.
-    struct HeapEvent {
+    // The latest sampled allocation or free of each heap address, for the blocks that
+    // survive. In time order a free comes before an allocation of the same nanosecond,
+    // because the allocator hands an address out again only after it was freed. Records
+    // of equal time and kind keep their file order. The latest event alone decides
+    // whether the address held a block at the end, so one entry per address replaces a
+    // sorted replay of every record.
+    struct LastHeapEvent {
         uint64_t time_ns = 0;
-        uint64_t address = 0;
         double bytes = 0;  // weighted by the inverse sampling probability; 0 for a free
         bool is_free = false;
     };
-    std::vector<HeapEvent> heap_events_;
+    void record_heap_event(uint64_t address, const LastHeapEvent& event);
+    std::unordered_map<uint64_t, LastHeapEvent> last_heap_events_;
     double mean_sample_interval_bytes_ = 0;  // from SamplingConfig; 0 until it is read
     bool sampling_config_read_ = false;
     // Body bytes read so far after each read of a request: (time, total), in read order.

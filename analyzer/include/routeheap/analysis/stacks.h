@@ -133,7 +133,6 @@ private:
         uint64_t address = 0;
         uint64_t size = 0;  // bytes allocated; for a free, bytes of a mapped range released or 0
         StackId stack;
-        double scale = 1;
         uint16_t flags = 0;
         uint16_t kind = 0;
         bool is_free = false;
@@ -152,7 +151,10 @@ private:
         double bytes = 0;
     };
 
-    static void apply(const HeapEvent& event, LiveSet& live);
+    // The weight of an allocation, computed when needed rather than stored, because
+    // exact-mode traces contain millions of events.
+    double scale_of(const HeapEvent& event) const { return sampling_.scale(event.size, event.flags); }
+    static void apply(const HeapEvent& event, double scale, LiveSet& live);
     static void release_range(uint64_t address, uint64_t size, LiveSet& live);
 
     std::vector<HeapEvent> events_;
