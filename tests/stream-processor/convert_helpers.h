@@ -46,6 +46,32 @@ inline Conversion convert_split(std::string_view input, const Options& options, 
   return result;
 }
 
+// Converts `input` as csv2json does a mapped file: in place, in pieces of `piece` bytes while
+// Converter::input_slack bytes of input follow the piece, then the rest through push().
+inline Conversion convert_in_place(std::string_view input, const Options& options,
+                                   std::size_t piece) {
+  Converter converter(options);
+  Conversion result;
+  std::size_t position = 0;
+  std::size_t converted = 0;
+  while (converted + piece + Converter::input_slack <= input.size() && !converter.failed()) {
+    converted += piece;
+    position += converter.convert_in_place(input.data() + position, converted - position);
+    result.output.append(converter.output());
+    converter.consume_output(converter.output().size());
+  }
+  converter.push(input.substr(position, converted - position));
+  for (std::size_t offset = converted; offset < input.size(); offset += piece) {
+    converter.push(input.substr(offset, piece));
+    result.output.append(converter.output());
+    converter.consume_output(converter.output().size());
+  }
+  converter.finish();
+  result.output.append(converter.output());
+  result.error = converter.error();
+  return result;
+}
+
 inline Options with_engine(Options options, Engine engine) {
   options.engine = engine;
   return options;

@@ -7,6 +7,7 @@
 
 #include "convert_helpers.h"
 #include "json_text.h"
+#include "random_csv.h"
 
 namespace csv2json::testing {
 namespace {
@@ -221,6 +222,45 @@ TEST(Incremental, ZeroCopyInputMatchesPush) {
   output.append(converter.output());
   EXPECT_EQ(output, convert_ok(input, ndjson()));
   EXPECT_EQ(converter.records_written(), 2u);
+}
+
+// In-place pieces end where pushed chunks of the same size end, so output and errors, including
+// the byte count of a record that is too long, must be identical.
+TEST(Incremental, InPlaceInputMatchesPush) {
+  for (std::uint64_t seed = 1; seed <= 24; ++seed) {
+    RandomCsvShape shape;
+    shape.columns = 1 + static_cast<int>(seed % 4);
+    shape.records = 400;
+    shape.malformed = seed % 3 == 0;
+    std::string csv = random_csv(seed, shape);
+    if (seed % 4 == 0) {
+      csv.insert(0, "\xEF\xBB\xBF");  // a BOM, skipped only at the start
+    }
+    if (seed % 5 == 0) {
+      csv.insert(csv.size() / 2, "\"" + std::string(3000, 'x'));  // a quote never closed
+    }
+    Options options;
+    options.format = seed % 2 == 0 ? OutputFormat::ndjson : OutputFormat::json_array;
+    options.max_record_bytes = seed % 5 == 0 ? 2000 : options.max_record_bytes;
+    for (const Engine engine : {Engine::scalar, Engine::sse2, Engine::avx2, Engine::avx512}) {
+      if (!engine_supported(engine)) {
+        continue;
+      }
+      options.engine = engine;
+      for (const std::size_t piece : {std::size_t{97}, std::size_t{1024}}) {
+        const std::string context = "seed " + std::to_string(seed) + " piece " +
+                                    std::to_string(piece) + " engine " +
+                                    std::string(engine_name(engine));
+        const Conversion pushed = convert(csv, options, piece);
+        const Conversion in_place = convert_in_place(csv, options, piece);
+        if (seed % 5 == 0) {
+          ASSERT_NE(pushed.error.code, ErrorCode::none) << context;
+        }
+        ASSERT_EQ(in_place.error.message, pushed.error.message) << context;
+        ASSERT_EQ(in_place.output, pushed.output) << context;
+      }
+    }
+  }
 }
 
 TEST(Incremental, MemoryStaysBoundedForLongInput) {

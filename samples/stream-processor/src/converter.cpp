@@ -15,8 +15,9 @@ namespace csv2json {
 
 namespace {
 
-// Input is converted in pieces of at most this many bytes, which bounds the output one push makes.
-constexpr std::size_t chunk_size = 64 * 1024;
+// Input is converted in pieces of at most chunk_size bytes, which bounds the output one push makes.
+constexpr std::size_t chunk_size = Converter::chunk_size;
+static_assert(Converter::input_slack >= detail::copy_slack);
 constexpr char utf8_bom[] = "\xEF\xBB\xBF";
 // The SIMD index stores offsets in 31 bits, and the buffer contains a record plus a chunk.
 constexpr std::size_t max_record_limit = std::size_t{1} << 30;
@@ -212,30 +213,42 @@ void Converter::finish() {
 }
 
 void Converter::convert_buffered(bool final) {
+  const std::size_t consumed = convert_range(input_.get(), input_size_, final);
+  const std::size_t left = input_size_ - consumed;
+  if (left != 0) {
+    std::memmove(input_.get(), input_.get() + consumed, left);
+  }
+  input_size_ = left;
+}
+
+std::size_t Converter::convert_in_place(const char* data, std::size_t size) {
+  if (input_size_ != 0) {
+    // Bytes left buffered by push() must come first, so these bytes join them there.
+    push({data, size});
+    return size;
+  }
+  return convert_range(data, size, false);
+}
+
+std::size_t Converter::convert_range(const char* data, std::size_t size, bool final) {
   detail::RecordWriter& writer = parser_->writer;
   if (writer.failed() || finished_) {
-    input_size_ = 0;
-    return;
+    return size;
   }
 
   std::size_t offset = 0;
   if (!started_) {
-    const std::size_t compared = std::min<std::size_t>(input_size_, 3);
-    const bool bom_prefix = compared != 0 && std::memcmp(input_.get(), utf8_bom, compared) == 0;
-    if (bom_prefix && input_size_ < 3 && !final) {
-      return;  // wait for the third byte
+    const std::size_t compared = std::min<std::size_t>(size, 3);
+    const bool bom_prefix = compared != 0 && std::memcmp(data, utf8_bom, compared) == 0;
+    if (bom_prefix && size < 3 && !final) {
+      return 0;  // wait for the third byte
     }
     started_ = true;
-    offset = bom_prefix && input_size_ >= 3 ? 3 : 0;
+    offset = bom_prefix && size >= 3 ? 3 : 0;
   }
 
-  const std::size_t consumed = parser_->parse(input_.get() + offset, input_size_ - offset, final);
-  const std::size_t left = input_size_ - offset - consumed;
-  if (left != 0) {
-    std::memmove(input_.get(), input_.get() + offset + consumed, left);
-  }
-  input_size_ = left;
-
+  const std::size_t consumed = offset + parser_->parse(data + offset, size - offset, final);
+  const std::size_t left = size - consumed;
   if (!writer.failed() && left > max_record_bytes_) {
     writer.fail_at_next_record(
         ErrorCode::record_too_long, parser_->line(),
@@ -243,9 +256,7 @@ void Converter::convert_buffered(bool final) {
             std::to_string(max_record_bytes_) +
             "-byte limit: look for a quote that is never closed, or raise --max-record-bytes");
   }
-  if (writer.failed()) {
-    input_size_ = 0;
-  }
+  return writer.failed() ? size : consumed;
 }
 
 std::string_view Converter::output() const { return parser_->writer.output().view(); }

@@ -92,6 +92,19 @@ class Converter {
   std::span<char> input_space();
   void commit_input(std::size_t size);
 
+  // Zero-copy input for input already in memory, such as a mapped file. Converts the whole
+  // records of data[0, size) where they are and returns the bytes consumed; pass the rest again,
+  // followed by more input, in the next call. Each call converts what push() of the same bytes
+  // would, with the same errors. The last piece of input goes through push() instead, then
+  // finish(). At least input_slack bytes after data[size - 1] must be readable. Bytes that push()
+  // left buffered are converted first, by copying these after them.
+  std::size_t convert_in_place(const char* data, std::size_t size);
+  static constexpr std::size_t input_slack = 64;
+
+  // The input that input_space() offers per call, and the piece size convert_in_place() should
+  // be given to report a too-long record at the same byte count as the buffered path.
+  static constexpr std::size_t chunk_size = 64 * 1024;
+
   // Marks the end of input: converts the last record (with or without a newline), reports an
   // unterminated quote, and closes the JSON array.
   void finish();
@@ -107,6 +120,9 @@ class Converter {
 
  private:
   void convert_buffered(bool final);
+  // Converts whole records of data[0, size) (all of it when `final`), checks the BOM and the
+  // record-length limit, and returns the bytes consumed: all of them after an error.
+  std::size_t convert_range(const char* data, std::size_t size, bool final);
 
   void reserve_input(std::size_t capacity);
 
