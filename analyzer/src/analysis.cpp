@@ -41,6 +41,15 @@ std::filesystem::path find_perf_map(const std::filesystem::path& trace, ProcessI
     return std::filesystem::is_regular_file(candidate, error) ? candidate : std::filesystem::path();
 }
 
+// The maximum number of allocation and free records the indexed blocks can contain:
+// their decompressed bytes over the size of the smaller record, a Free.
+size_t max_heap_records(const BlockIndex& index) {
+    uint64_t raw_bytes = 0;
+    for (const BlockLocation& block : index.blocks) raw_bytes += block.header.raw_size;
+    static_assert(sizeof(trace::Free) <= sizeof(trace::Allocation));
+    return static_cast<size_t>(raw_bytes / sizeof(trace::Free));
+}
+
 // Looks for the one allocation of the body's size (within 5%) that collecting a body and
 // then joining it makes between the body's last byte and the first response byte.
 void mark_body_copy(const StackModel& stacks, Request& request) {
@@ -131,6 +140,7 @@ ProcessReport analyze_trace(const std::filesystem::path& path, Symbolizer& symbo
     reader.load_header(true);
     ProcessModel model(*reader.header());
     StackModel stacks;
+    stacks.reserve(max_heap_records(reader.index_blocks()));
     BothModels both(model, stacks);
     reader.read_available(both, true);
 

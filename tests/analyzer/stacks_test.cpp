@@ -153,6 +153,50 @@ TEST(StackSites, FreeInLaterBlockAndUnorderedThreads) {
     EXPECT_EQ(profile.peak_ns, at(200));
 }
 
+TEST(StackSites, RunsMergeInTimeThenFileOrder) {
+    const SessionAnalysis analysis = analyze_with("stacks-runs", [](TraceBuilder& builder) {
+        builder.sampling_config(1, 1 * kMiBytes);
+        builder.stack_definition(1, {kParseCode});
+        builder.stack_definition(2, {kCollectCode});
+        builder.stack_definition(3, {kHandlerCode});
+        // Three runs in time order each, older records after newer ones. The free of
+        // 0x5000 and its reuse share a nanosecond: file order puts the free first.
+        builder.allocation(at(300), 0x1000, 4 * kMiBytes, 1);
+        builder.free(at(400), 0x5000);
+        builder.allocation(at(250), 0x5000, 8 * kMiBytes, 1);
+        builder.allocation(at(400), 0x5000, 1 * kMiBytes, 2);
+        builder.free(at(350), 0x1000);
+        builder.allocation(at(500), 0x7000, 12 * kMiBytes, 3);
+    });
+    const AllocationProfile& profile = analysis.requests[0].allocations;
+    // 12 MiB plus the reused block of 1 MiB, above the 12 MiB held at 300 ms.
+    EXPECT_EQ(profile.peak_bytes, 13 * kMiBytes);
+    EXPECT_EQ(profile.peak_ns, at(500));
+    ASSERT_EQ(profile.sites.size(), 2u);
+    EXPECT_EQ(profile.sites[0].frames[0].function, "handleBuffered");
+    EXPECT_EQ(profile.sites[1].frames[0].function, "collect");
+    EXPECT_EQ(profile.sites[1].bytes, 1 * kMiBytes);
+}
+
+TEST(StackSites, FarOutOfOrderRecordsStillSort) {
+    const SessionAnalysis analysis = analyze_with("stacks-disorder", [](TraceBuilder& builder) {
+        builder.sampling_config(1, 1 * kMiBytes);
+        builder.stack_definition(1, {kParseCode});
+        builder.stack_definition(2, {kCollectCode});
+        for (uint64_t i = 0; i < 30; ++i) builder.allocation(at(400 + i), 0x100000 + i * 0x1000, 1 * kMiBytes, 1);
+        // Each of these is older than every record before it, so merging them one by one
+        // would move the whole sorted part each time.
+        for (uint64_t i = 0; i < 20; ++i) builder.allocation(at(399 - i), 0x900000 + i * 0x1000, 2 * kMiBytes, 2);
+        builder.free(at(450), 0x900000);
+    });
+    const AllocationProfile& profile = analysis.requests[0].allocations;
+    EXPECT_EQ(profile.peak_bytes, 70 * kMiBytes);
+    EXPECT_EQ(profile.peak_ns, at(429));
+    ASSERT_EQ(profile.sites.size(), 2u);
+    EXPECT_EQ(profile.sites[0].bytes, 40 * kMiBytes);
+    EXPECT_EQ(profile.sites[1].bytes, 30 * kMiBytes);
+}
+
 TEST(StackSites, CommittedRangeReleasedInParts) {
     const SessionAnalysis analysis = analyze_with("stacks", [](TraceBuilder& builder) {
         builder.sampling_config(1, 1 * kMiBytes);

@@ -95,8 +95,13 @@ class StackModel : public TraceSink {
 public:
     void on_event(const TraceEvent& event) override;
 
-    // Sorts the allocations and frees by time and weights them. Call once, after the
-    // whole trace was read and before peak_in.
+    // Makes room for `records` allocation and free records before reading, so a large
+    // trace does not copy its events each time the vector grows. Room never filled
+    // costs address space only.
+    void reserve(size_t records) { events_.reserve(records); }
+
+    // Sorts the allocations and frees by time. Call once, after the whole trace was read
+    // and before peak_in.
     void finish();
 
     // Replays the allocations and frees inside [start_ns, end_ns] in time order and
@@ -155,6 +160,7 @@ private:
     // exact-mode traces contain millions of events.
     double scale_of(const HeapEvent& event) const { return sampling_.scale(event.size, event.flags); }
     static void apply(const HeapEvent& event, double scale, LiveSet& live);
+    static void sort_by_time(std::vector<HeapEvent>& events);
     static void release_range(uint64_t address, uint64_t size, LiveSet& live);
 
     std::vector<HeapEvent> events_;
