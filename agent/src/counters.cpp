@@ -10,6 +10,7 @@
 #include "recorder.h"
 #include "sampler.h"
 #include "spin_lock.h"
+#include "thread_totals.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -25,11 +26,9 @@ namespace {
 // pages with the same state merge into one run.
 constexpr size_t kMaxRuns = 64 * 1024;
 
+// Allocated bytes, calls and usable bytes are per-thread totals (thread_totals.h).
 struct alignas(64) NativeCounters {
     std::atomic<int64_t> live{0};
-    std::atomic<int64_t> usable{0};
-    std::atomic<uint64_t> allocated_total{0};
-    std::atomic<uint64_t> allocation_calls{0};
     std::atomic<int64_t> live_peak{0};
 };
 
@@ -64,7 +63,7 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
 
 void add_native(int64_t requested, int64_t usable) {
     const int64_t live = g_native.live.fetch_add(requested, std::memory_order_relaxed) + requested;
-    g_native.usable.fetch_add(usable, std::memory_order_relaxed);
+    add_thread_total(ThreadTotal::UsableBytes, usable);
     if (requested > 0) raise_peak(g_native.live_peak, live);
 }
 
@@ -213,8 +212,8 @@ void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* 
     ErrnoSaver errno_saver;
     start_recording_if_forked();
 
-    g_native.allocated_total.fetch_add(requested, std::memory_order_relaxed);
-    g_native.allocation_calls.fetch_add(1, std::memory_order_relaxed);
+    add_thread_total(ThreadTotal::AllocatedBytes, static_cast<int64_t>(requested));
+    add_thread_total(ThreadTotal::AllocationCalls, 1);
 
     const size_t usable = real().malloc_usable_size(block);
     if (usable < requested) return;
@@ -370,10 +369,10 @@ void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* res
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
                    bool reset_peaks) {
     current.native_live_bytes = g_native.live.load(std::memory_order_relaxed);
-    current.native_usable_bytes = g_native.usable.load(std::memory_order_relaxed);
+    current.native_usable_bytes = sum_thread_totals(ThreadTotal::UsableBytes);
     current.v8_committed_bytes = g_mapping.committed.load(std::memory_order_relaxed);
-    current.native_allocated_total = g_native.allocated_total.load(std::memory_order_relaxed);
-    current.native_allocation_calls = g_native.allocation_calls.load(std::memory_order_relaxed);
+    current.native_allocated_total = static_cast<uint64_t>(sum_thread_totals(ThreadTotal::AllocatedBytes));
+    current.native_allocation_calls = static_cast<uint64_t>(sum_thread_totals(ThreadTotal::AllocationCalls));
     current.rss_bytes = read_rss_bytes();
 
     if (reset_peaks) {
@@ -401,8 +400,9 @@ int64_t read_rss_bytes() {
 }
 
 void counters_after_fork_child() {
-    g_native.allocated_total.store(0, std::memory_order_relaxed);
-    g_native.allocation_calls.store(0, std::memory_order_relaxed);
+    // Usable bytes belong to the inherited heap; the totals and open requests restart.
+    const ThreadTotal keep[] = {ThreadTotal::UsableBytes};
+    reset_thread_totals_after_fork(keep, 1);
     g_native.live_peak.store(g_native.live.load(std::memory_order_relaxed), std::memory_order_relaxed);
     g_mapping.committed_peak.store(g_mapping.committed.load(std::memory_order_relaxed), std::memory_order_relaxed);
 

@@ -12,6 +12,7 @@
 #include "spin_lock.h"
 #include "thread_buffers.h"
 #include "thread_state.h"
+#include "thread_totals.h"
 #include "trace_writer.h"
 
 #include <dlfcn.h>
@@ -46,7 +47,6 @@ enum Lifecycle : int {
 };
 
 std::atomic<int> g_lifecycle{kPassive};
-std::atomic<int> g_open_requests{0};
 std::atomic<bool> g_finishing{false};
 std::atomic<int> g_exit_status{-1};  // -1: the process returned from main (status not seen)
 bool g_trace_created = false;        // this image created a trace file
@@ -158,7 +158,7 @@ void* writer_main(void*) {
 
     for (;;) {
         const uint32_t interval_ms =
-            g_open_requests.load(std::memory_order_relaxed) > 0 ? options().sample_ms : options().idle_sample_ms;
+            sum_thread_totals(ThreadTotal::OpenRequests) > 0 ? options().sample_ms : options().idle_sample_ms;
         const uint64_t next_sample = last_sample + uint64_t{interval_ms} * kNsPerMs;
         wait_until(next_sample < next_flush ? next_sample : next_flush);
         const bool drain_requested = g_drain_requested.exchange(0, std::memory_order_relaxed) != 0;
@@ -317,13 +317,11 @@ void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     emit_record(&sample, sizeof(sample));
 }
 
-void request_opened() { g_open_requests.fetch_add(1, std::memory_order_relaxed); }
+// A request may end on another thread than the one that started it: that thread's
+// total goes negative and the sum stays right.
+void request_opened() { add_thread_total(ThreadTotal::OpenRequests, 1); }
 
-void request_closed() {
-    int open = g_open_requests.load(std::memory_order_relaxed);
-    while (open > 0 && !g_open_requests.compare_exchange_weak(open, open - 1, std::memory_order_relaxed)) {
-    }
-}
+void request_closed() { add_thread_total(ThreadTotal::OpenRequests, -1); }
 
 void request_stop() {
     int expected = kRecording;
@@ -363,7 +361,6 @@ void after_fork_in_child() {
     modules_after_fork_child();
     t_thread.tid = 0;
     g_drain_requested.store(0);
-    g_open_requests.store(0);
     g_finishing.store(false);
     g_trace_created = false;
     g_owner_pid.store(getpid());

@@ -17,6 +17,7 @@ struct ThreadState {
     bool internal;   // agent work (the writer thread, start-up): nothing is recorded
     bool resolving;  // this thread looks up the real functions
     int32_t slot;    // buffer slot index + 1, 0 when the thread has none
+    int32_t totals_line;  // thread_totals.cpp line index + 1, -1 for the shared line, 0 before the first add
     uint32_t tid;    // kernel thread id once read, 0 before (and after fork in the child)
 
     // Allocation sampling (sampler.h): bytes left until the next sampled allocation,

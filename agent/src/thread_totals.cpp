@@ -1,0 +1,58 @@
+// Per-thread lines of the summed counters (thread_totals.h).
+#include "thread_totals.h"
+
+namespace routeheap::agent {
+
+namespace thread_totals_detail {
+
+// 32 KiB of zeroed static storage.
+Line g_lines[kLines];
+Line g_shared_line;
+
+namespace {
+std::atomic<uint32_t> g_lines_claimed{0};
+}  // namespace
+
+int32_t claim_line() {
+    const uint32_t claimed = g_lines_claimed.fetch_add(1, std::memory_order_relaxed);
+    const int32_t index = claimed < kLines ? static_cast<int32_t>(claimed) + 1 : -1;
+    t_thread.totals_line = index;
+    return index;
+}
+
+namespace {
+uint32_t lines_in_use() {
+    const uint32_t claimed = g_lines_claimed.load(std::memory_order_relaxed);
+    return claimed < kLines ? claimed : kLines;
+}
+}  // namespace
+
+}  // namespace thread_totals_detail
+
+using namespace thread_totals_detail;
+
+int64_t sum_thread_totals(ThreadTotal total) {
+    const size_t field = static_cast<size_t>(total);
+    int64_t sum = g_shared_line.values[field].load(std::memory_order_relaxed);
+    const uint32_t lines = lines_in_use();
+    for (uint32_t i = 0; i < lines; ++i) sum += g_lines[i].values[field].load(std::memory_order_relaxed);
+    return sum;
+}
+
+void reset_thread_totals_after_fork(const ThreadTotal* keep, size_t keep_count) {
+    int64_t kept[kTotals] = {};
+    for (size_t i = 0; i < keep_count; ++i) kept[static_cast<size_t>(keep[i])] = sum_thread_totals(keep[i]);
+
+    const uint32_t lines = lines_in_use();
+    for (uint32_t i = 0; i < lines; ++i) {
+        for (auto& value : g_lines[i].values) value.store(0, std::memory_order_relaxed);
+    }
+    for (auto& value : g_shared_line.values) value.store(0, std::memory_order_relaxed);
+
+    // The totals that carry over move to the line of the child's only thread.
+    for (size_t field = 0; field < kTotals; ++field) {
+        if (kept[field] != 0) add_thread_total(static_cast<ThreadTotal>(field), kept[field]);
+    }
+}
+
+}  // namespace routeheap::agent
