@@ -131,9 +131,81 @@ size_t HeaderParser::take_value_run(const uint8_t* data, size_t size) {
     return plain_value_length(data, size);
 }
 
+namespace {
+
+bool equals_lowercase(const uint8_t* data, std::string_view lower) {
+    for (size_t i = 0; i < lower.size(); ++i) {
+        if (to_lower(data[i]) != static_cast<uint8_t>(lower[i])) return false;
+    }
+    return true;
+}
+
+// True for the names classify_name() gives a field of their own.
+bool is_framing_header_name(const uint8_t* name, size_t length) {
+    switch (length) {
+    case 6: return equals_lowercase(name, "expect");
+    case 10: return equals_lowercase(name, "connection");
+    case 14: return equals_lowercase(name, "content-length");
+    case 17: return equals_lowercase(name, "transfer-encoding");
+    default: return false;
+    }
+}
+
+}  // namespace
+
+// A line that starts at `data` and ends within it, taken in one step when it is the
+// empty line that ends the section or a header the framer ignores with a plain
+// value. Returns the bytes taken and sets `step`, or returns 0 with nothing changed,
+// and feed() then takes the line byte by byte. The parser ends as feed() leaves it.
+size_t HeaderParser::take_whole_line(const uint8_t* data, size_t size, Step& step) {
+    const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
+    const void* found = std::memchr(data, kLF, limit);
+    if (found == nullptr) return 0;
+    const size_t lf = static_cast<size_t>(static_cast<const uint8_t*>(found) - data);
+
+    if (lf == 1 && data[0] == kCR) {
+        line_bytes += 2;
+        state = kSectionLF;
+        step = Step::SectionDone;
+        return 2;
+    }
+
+    size_t name_end = 0;
+    while (name_end < lf && is_token_char(data[name_end])) ++name_end;
+    if (name_end == 0 || name_end == lf || data[name_end] != ':') return 0;
+    // The headers classify_name() looks for go through feed().
+    if (is_framing_header_name(data, name_end)) return 0;
+
+    const size_t value_start = name_end + 1;
+    const size_t value_end = value_start + plain_value_length(data + value_start, lf - value_start);
+    if (value_end != lf && !(value_end + 1 == lf && data[value_end] == kCR)) return 0;
+
+    name_length = static_cast<uint8_t>(name_end < 255 ? name_end : 255);
+    token_length = 0;
+    token_overflow = false;
+    value_digits_seen = false;
+    value_digits_done = false;
+    value_number = 0;
+    field = HeaderField::Other;
+    step = finish_line();
+    return lf + 1;
+}
+
 HeaderParser::Step HeaderParser::feed_run(const uint8_t* data, size_t size, size_t& consumed) {
     size_t i = 0;
     while (i < size) {
+        if (state == kLineStart && line_bytes == 0) {
+            Step step = Step::More;
+            const size_t taken = take_whole_line(data + i, size - i, step);
+            if (taken > 0) {
+                i += taken;
+                if (step == Step::SectionDone) {
+                    consumed = i;
+                    return step;
+                }
+                continue;
+            }
+        }
         // Runs end at the line limit, so the byte past it goes through feed(), which
         // reports the error where it would byte by byte.
         const size_t line_room = kMaxLineBytes - line_bytes;
@@ -676,10 +748,94 @@ void Framer::feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_
         }
 
         default:
+            if (read_state_ == kReadIdle && is_method_char(data[i])) {
+                const size_t taken = take_request_line(data + i, size - i, time_ns, events);
+                if (taken > 0) {
+                    i += taken;
+                    break;
+                }
+            }
             feed_request_line_byte(data[i++], time_ns, events);
             break;
         }
     }
+}
+
+namespace {
+
+// The end of a line that starts at `data`: the index of its LF when the line is
+// complete within the data and no longer than the limit, else 0 (a line is never
+// empty here, because it starts with a method or version byte).
+size_t whole_line_end(const uint8_t* data, size_t size) {
+    const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
+    const void* lf = std::memchr(data, kLF, limit);
+    return lf != nullptr ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - data) : 0;
+}
+
+}  // namespace
+
+// The common request line in one piece: "METHOD /origin-form-target HTTP/1.x" with
+// CR LF or LF. Returns the bytes taken, or 0 without any change when the line is
+// anything else (split across reads, absolute-form, invalid), which the byte-by-byte
+// path then handles with its exact errors. The effect of a taken line is the byte
+// path's, tested by HttpFramer.RequestLineFastPathMatchesBytePath.
+size_t Framer::take_request_line(const uint8_t* data, size_t size, uint64_t time_ns, Events& events) {
+    const size_t lf = whole_line_end(data, size);
+    if (lf == 0) return 0;
+    size_t end = lf;  // the line without its CR LF or LF
+    if (data[end - 1] == kCR) --end;
+
+    size_t method_length = 0;
+    while (method_length < end && is_method_char(data[method_length])) ++method_length;
+    if (method_length == 0 || method_length > trace::kMaxMethodBytes || method_length >= end ||
+        data[method_length] != ' ') {
+        return 0;
+    }
+
+    // "HTTP/1.0" or "HTTP/1.1" ends the line after one space.
+    constexpr size_t kVersionBytes = 8;
+    if (end < method_length + 1 + 1 + 1 + kVersionBytes) return 0;
+    const uint8_t* version = data + end - kVersionBytes;
+    if (std::memcmp(version, "HTTP/1.", 7) != 0 || (version[7] != '0' && version[7] != '1')) return 0;
+    const size_t target_start = method_length + 1;
+    const size_t target_end = end - kVersionBytes - 1;
+    if (data[target_end] != ' ' || data[target_start] != '/') return 0;
+    const size_t target_length = target_end - target_start;
+    // No space, control byte or tab inside the target: those end or fail it.
+    const uint8_t* target = data + target_start;
+    if (plain_value_length(target, target_length) != target_length ||
+        std::memchr(target, ' ', target_length) != nullptr || std::memchr(target, '\t', target_length) != nullptr) {
+        return 0;
+    }
+
+    if (!start_request(time_ns, events)) return 0;
+    std::memcpy(method_, data, method_length);
+    method_length_ = static_cast<uint8_t>(method_length);
+
+    size_t path_bytes = target_length;
+    for (size_t k = 0; k < target_length; ++k) {
+        if (target[k] == '?' || target[k] == '#') {
+            path_bytes = k;
+            if (target[k] == '?') request_flags_ |= trace::kRequestHadQuery;
+            break;
+        }
+    }
+    if (path_bytes > trace::kMaxPathBytes) {
+        path_bytes = trace::kMaxPathBytes;
+        request_flags_ |= trace::kRequestPathTruncated;
+    }
+    std::memcpy(path_, target, path_bytes);
+    path_length_ = static_cast<uint16_t>(path_bytes);
+    target_state_ = kTargetPath;
+    version_matched_ = kVersionBytes;
+    request_http10_ = version[7] == '0';
+
+    const size_t taken = lf + 1;
+    line_bytes_ = static_cast<uint32_t>(taken);
+    request_header_bytes_ += taken;
+    request_headers_.reset();
+    read_state_ = kReadHeaders;
+    return taken;
 }
 
 bool Framer::start_request(uint64_t time_ns, Events& events) {
@@ -1102,12 +1258,51 @@ void Framer::feed_response_bytes(const uint8_t* data, size_t size, WriteProgress
             if (response_.state == kRespStatusLine && response_.version_matched == 0 &&
                 response_.head_bytes == 0) {
                 response_.first_byte_ns = time_ns;
+                const size_t taken = take_status_line(data + i, size - i, events);
+                if (taken > 0) {
+                    i += taken;
+                    response_.head_bytes += taken;
+                    break;
+                }
             }
             ++response_.head_bytes;
             feed_status_line_byte(data[i++], events);
             break;
         }
     }
+}
+
+// The status line in one piece: "HTTP/1.x NNN reason" with CR LF or LF. Returns the
+// bytes taken, or 0 without any change for anything else, which the byte path then
+// handles (tested by HttpFramer.StatusLineFastPathMatchesBytePath).
+size_t Framer::take_status_line(const uint8_t* data, size_t size, Events& events) {
+    const size_t lf = whole_line_end(data, size);
+    // "HTTP/1.1 200" is the shortest line: 12 bytes before the LF.
+    if (lf < 12) return 0;
+    if (std::memcmp(data, kHttpPrefix.data(), kHttpPrefix.size()) != 0 || (data[7] != '0' && data[7] != '1') ||
+        data[8] != ' ' || !is_digit(data[9]) || data[9] == '0' || !is_digit(data[10]) || !is_digit(data[11])) {
+        return 0;
+    }
+    size_t end = lf;
+    if (data[end - 1] == kCR) --end;
+    if (end > 12) {
+        // A reason phrase follows one space; the byte path fails on control bytes in it.
+        if (data[12] != ' ' || plain_value_length(data + 13, end - 13) != end - 13) return 0;
+    } else if (end != 12) {
+        return 0;  // "HTTP/1.1 20" then CR: the byte path reports it
+    }
+
+    const uint16_t status = static_cast<uint16_t>((data[9] - '0') * 100 + (data[10] - '0') * 10 + (data[11] - '0'));
+    response_.status = status;
+    response_.status_digits = 3;
+    const bool final = status >= 200 || status == 101;
+    response_.interim = !final;
+    if (final && !response_.final_started) {
+        response_.final_started = true;
+        events.response_started(connection_id_, response_.first_byte_ns);
+    }
+    start_response_headers();
+    return lf + 1;
 }
 
 void Framer::feed_status_line_byte(uint8_t byte, Events& events) {

@@ -110,6 +110,7 @@ private:
     Step fail(const char* reason);
     size_t take_name_run(const uint8_t* data, size_t size);
     size_t take_value_run(const uint8_t* data, size_t size);
+    size_t take_whole_line(const uint8_t* data, size_t size, Step& step);
     Step finish_line();
     Step feed_name(uint8_t byte);
     Step feed_value(uint8_t byte);
@@ -211,6 +212,7 @@ private:
     // Read side.
     void feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_ns, Events& events);
     void feed_request_line_byte(uint8_t byte, uint64_t time_ns, Events& events);
+    size_t take_request_line(const uint8_t* data, size_t size, uint64_t time_ns, Events& events);
     void feed_target_byte(uint8_t byte);
     void feed_request_version_byte(uint8_t byte);
     void append_path_byte(uint8_t byte);
@@ -225,6 +227,7 @@ private:
     void feed_response_bytes(const uint8_t* data, size_t size, WriteProgress& progress,
                              uint64_t time_ns, Events& events);
     void feed_status_line_byte(uint8_t byte, Events& events);
+    size_t take_status_line(const uint8_t* data, size_t size, Events& events);
     void start_response_headers();
     void finish_response_head(const PendingRequest& request, uint64_t time_ns, Events& events);
     void complete_response(uint64_t time_ns, Events& events);

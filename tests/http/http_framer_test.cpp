@@ -178,6 +178,22 @@ TEST(HeaderRuns, TypicalSectionsMatchBytewise) {
     expect_runs_match_bytes("Host: a\nBare: line feeds\n\n");
 }
 
+// Whole lines of ignored headers are taken in one step (HeaderParser::take_whole_line);
+// names next to the framing ones must still reach feed().
+TEST(HeaderRuns, WholeLinesMatchBytewise) {
+    expect_runs_match_bytes("Keep-Alive: timeout=5\r\nCONTENT-LENGTH: 7\r\nDate: x\r\n\r\n");
+    expect_runs_match_bytes("Content-Lengthy: 7\r\nContent-Length: 8\r\n\r\n");
+    expect_runs_match_bytes("Expects: 100-continue\r\nEXPECT: 100-continue\r\n\r\n");
+    expect_runs_match_bytes("User-Agent: wrk\r\nconnection: CLOSE\r\n\r\n");
+    expect_runs_match_bytes("Transfer-Encodinx: chunked\r\ntransfer-encoding: chunked\r\n\r\n");
+    expect_runs_match_bytes("Content-Length: 3\r\nContent-Length: 4\r\n\r\n");
+    expect_runs_match_bytes("X-Empty:\r\nX-Space: \r\nX-Bare:\n\r\n");
+    expect_runs_match_bytes("X-Cr: v\r\r\n\r\n");
+    expect_runs_match_bytes("X-A: v\r\n\r\r\n");
+    expect_runs_match_bytes("X-A: v\r\n\n");
+    expect_runs_match_bytes(std::string(300, 'n') + ": long name\r\n\r\n");
+}
+
 TEST(HeaderRuns, ControlByteAtEveryOffset) {
     // A control byte at each position of a long value, across the 16-byte blocks.
     for (const char control : {'\x01', '\x1f', '\x7f', '\0'}) {
@@ -281,6 +297,77 @@ TEST(HttpFramer, ResponseSplitAtEveryPosition) {
         in(kSimpleGet),
         out(kOkHi),
     });
+}
+
+// A request line that arrives whole is parsed in one step (Framer::take_request_line);
+// split at any byte it goes through the byte-by-byte path. Both must agree on the
+// path, flags and byte counts of valid lines and on the error of invalid ones.
+TEST(HttpFramer, RequestLineFastPathMatchesBytePath) {
+    const std::string long_path = "/" + std::string(trace::kMaxPathBytes + 10, 'p');
+    const std::string long_method(trace::kMaxMethodBytes + 1, 'A');
+    const std::string lines[] = {
+        "GET /health HTTP/1.1\r\n",
+        "GET / HTTP/1.0\r\n",
+        "POST /api/items?id=7 HTTP/1.1\n",
+        "GET /a#frag?x HTTP/1.1\r\n",
+        "GET /a?x#y?z HTTP/1.1\r\n",
+        "GET /?only HTTP/1.1\r\n",
+        "M-SEARCH_X /x HTTP/1.1\r\n",
+        "GET " + long_path + " HTTP/1.1\r\n",
+        "GET " + long_path + "?q=1 HTTP/1.1\r\n",
+        "GET http://host/abs?x HTTP/1.1\r\n",
+        "OPTIONS * HTTP/1.1\r\n",
+        "GET /x HTTP/1.2\r\n",
+        "GET /x HTTP/2.0\r\n",
+        "GET /x HTTX/1.1\r\n",
+        "GET /x HTTP/1.1\r\r\n",
+        "GET /x HTTP/1.1 \r\n",
+        "GET  /x HTTP/1.1\r\n",
+        "GET /x y HTTP/1.1\r\n",
+        "GET /x\ty HTTP/1.1\r\n",
+        "GET /x\x01 HTTP/1.1\r\n",
+        "GET /x\rHTTP/1.1\r\n",
+        "GET\r\n",
+        "GET /x\r\n",
+        "get /x HTTP/1.1\r\n",
+        long_method + " /x HTTP/1.1\r\n",
+        "GET HTTP/1.1\r\n",
+    };
+    for (const std::string& line : lines) {
+        SCOPED_TRACE(line);
+        expect_split_invariant({in(line + "Host: x\r\n\r\n"), out(kOkHi)});
+    }
+}
+
+// The same for status lines (Framer::take_status_line).
+TEST(HttpFramer, StatusLineFastPathMatchesBytePath) {
+    const std::string lines[] = {
+        "HTTP/1.1 200 OK\r\n",
+        "HTTP/1.0 200 OK\n",
+        "HTTP/1.1 200\r\n",
+        "HTTP/1.1 200 \r\n",
+        "HTTP/1.1 404 Not\tFound\r\n",
+        "HTTP/1.1 500 Internal \xc3\xa9rror\r\n",
+        "HTTP/1.1 099 Low\r\n",
+        "HTTP/1.1 2000 OK\r\n",
+        "HTTP/1.1 20 OK\r\n",
+        "HTTP/1.1 2x0 OK\r\n",
+        "HTTP/1.2 200 OK\r\n",
+        "HTTP/2.0 200 OK\r\n",
+        "HTTP/1.1  200 OK\r\n",
+        "HTTP/1.1 200 O\x01K\r\n",
+        "HTTP/1.1 200 OK\r\r\n",
+        "HTTP/1.1 200 O\rK\r\n",
+        "http/1.1 200 OK\r\n",
+    };
+    for (const std::string& line : lines) {
+        SCOPED_TRACE(line);
+        expect_split_invariant({in(kSimpleGet), out(line + "Content-Length: 2\r\n\r\nhi")});
+    }
+    // An interim response, then the final one in the same write.
+    expect_split_invariant({in("PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+                            out("HTTP/1.1 100 Continue\r\n\r\n"), in("data"),
+                            out("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")});
 }
 
 TEST(HttpFramer, PipelinedRequestsInOneRead) {
