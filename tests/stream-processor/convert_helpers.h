@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "csv2json/converter.h"
 
@@ -14,22 +15,33 @@ struct Conversion {
   Error error;
 };
 
-// Converts `input` pushed in pieces of `chunk` bytes (0: all at once).
-inline Conversion convert(std::string_view input, const Options& options, std::size_t chunk = 0) {
-  Converter converter(options);
-  Conversion result;
+// Moves the output produced so far from `converter` to `result`.
+inline void take_output(Converter& converter, Conversion& result) {
+  result.output.append(converter.output());
+  converter.consume_output(converter.output().size());
+}
+
+// Pushes `input` in pieces of `chunk` bytes (0: all at once), finishes, and returns `result` with
+// the output and the error added.
+inline Conversion push_and_finish(Converter& converter, Conversion result, std::string_view input,
+                                  std::size_t chunk) {
   if (chunk == 0) {
     chunk = input.size() + 1;
   }
   for (std::size_t offset = 0; offset < input.size(); offset += chunk) {
     converter.push(input.substr(offset, chunk));
-    result.output.append(converter.output());
-    converter.consume_output(converter.output().size());
+    take_output(converter, result);
   }
   converter.finish();
-  result.output.append(converter.output());
+  take_output(converter, result);
   result.error = converter.error();
   return result;
+}
+
+// Converts `input` pushed in pieces of `chunk` bytes (0: all at once).
+inline Conversion convert(std::string_view input, const Options& options, std::size_t chunk = 0) {
+  Converter converter(options);
+  return push_and_finish(converter, Conversion{}, input, chunk);
 }
 
 // Converts `input` pushed as two pieces split at `split`.
@@ -57,19 +69,10 @@ inline Conversion convert_in_place(std::string_view input, const Options& option
   while (converted + piece + Converter::input_slack <= input.size() && !converter.failed()) {
     converted += piece;
     position += converter.convert_in_place(input.data() + position, converted - position);
-    result.output.append(converter.output());
-    converter.consume_output(converter.output().size());
+    take_output(converter, result);
   }
   converter.push(input.substr(position, converted - position));
-  for (std::size_t offset = converted; offset < input.size(); offset += piece) {
-    converter.push(input.substr(offset, piece));
-    result.output.append(converter.output());
-    converter.consume_output(converter.output().size());
-  }
-  converter.finish();
-  result.output.append(converter.output());
-  result.error = converter.error();
-  return result;
+  return push_and_finish(converter, std::move(result), input.substr(converted), piece);
 }
 
 inline Options with_engine(Options options, Engine engine) {

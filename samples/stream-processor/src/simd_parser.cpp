@@ -84,7 +84,7 @@ class OutputCursor {
   }
   void commit() { buffer_.commit_to(out_); }
 
-  // Makes room for `size` bytes; the write functions below do not check.
+  // Makes room for `size` bytes, because the write functions below do not check.
   void reserve(std::size_t size) {
     if (static_cast<std::size_t>(limit_ - out_) < size) {
       commit();
@@ -97,8 +97,8 @@ class OutputCursor {
   std::size_t offset() const { return static_cast<std::size_t>(out_ - begin_); }
   void rewind(std::size_t offset) { out_ = begin_ + offset; }
 
-  // Writes `key` then the value in quotes; neither needs escaping. Needs room for key_size +
-  // size + 2 + 2 * copy_slack bytes.
+  // Writes `key`, then the value in quotes. Neither needs escaping, and the buffer needs room
+  // for key_size + size + 2 + 2 * copy_slack bytes.
   void write_field(const char* key, std::size_t key_size, const char* value, std::size_t size) {
     out_ = copy_with_slack(out_, key, key_size);
     *out_++ = '"';

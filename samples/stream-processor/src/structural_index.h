@@ -1,7 +1,8 @@
 // The first stage of the SIMD tokenizer: one pass over 64-byte blocks that lists the offsets of
 // unquoted delimiters and newlines, and marks the bytes that need more than a copy.
-// NOTE: this header is included by translation units compiled for AVX2, so it must not include
-// standard headers whose inline functions the linker could share with the baseline build.
+// NOTE: this header is included by translation units compiled for AVX2 and AVX-512, so it must
+// not include standard headers whose inline functions the linker could share with the baseline
+// build.
 #pragma once
 
 #include <cstddef>

@@ -93,8 +93,8 @@ class Converter {
   void commit_input(std::size_t size);
 
   // Zero-copy input for input already in memory, such as a mapped file. Converts the whole
-  // records of data[0, size) where they are and returns the bytes consumed; pass the rest again,
-  // followed by more input, in the next call. Each call converts what push() of the same bytes
+  // records of data[0, size) where they are and returns the bytes consumed. The next call takes
+  // the rest again, followed by more input. Each call converts what push() of the same bytes
   // would, with the same errors. The last piece of input goes through push() instead, then
   // finish(). At least input_slack bytes after data[size - 1] must be readable. Bytes that push()
   // left buffered are converted first, by copying these after them.
