@@ -2,11 +2,19 @@
 #pragma once
 
 #include <cstddef>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "csv2json/converter.h"
+
+namespace csv2json {
+
+// Prints an engine by name in GoogleTest messages, such as a failing parameterized test.
+inline void PrintTo(Engine engine, std::ostream* stream) { *stream << engine_name(engine); }
+
+}  // namespace csv2json
 
 namespace csv2json::testing {
 
