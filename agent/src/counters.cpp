@@ -369,10 +369,11 @@ void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* res
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
                    bool reset_peaks) {
     current.native_live_bytes = g_native.live.load(std::memory_order_relaxed);
-    current.native_usable_bytes = sum_thread_totals(ThreadTotal::UsableBytes);
+    const ThreadTotalSums totals = sum_all_thread_totals();
+    current.native_usable_bytes = totals[ThreadTotal::UsableBytes];
     current.v8_committed_bytes = g_mapping.committed.load(std::memory_order_relaxed);
-    current.native_allocated_total = static_cast<uint64_t>(sum_thread_totals(ThreadTotal::AllocatedBytes));
-    current.native_allocation_calls = static_cast<uint64_t>(sum_thread_totals(ThreadTotal::AllocationCalls));
+    current.native_allocated_total = static_cast<uint64_t>(totals[ThreadTotal::AllocatedBytes]);
+    current.native_allocation_calls = static_cast<uint64_t>(totals[ThreadTotal::AllocationCalls]);
     current.rss_bytes = read_rss_bytes();
 
     if (reset_peaks) {

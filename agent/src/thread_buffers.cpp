@@ -86,9 +86,13 @@ bool ThreadBuffers::try_push(const void* record, size_t size) {
     if (ring_bytes_ - (tail - head) < size) return false;
 
     const size_t offset = static_cast<size_t>(tail & (ring_bytes_ - 1));
-    const size_t first = size < ring_bytes_ - offset ? size : ring_bytes_ - offset;
-    std::memcpy(slot->data + offset, record, first);
-    std::memcpy(slot->data, static_cast<const uint8_t*>(record) + first, size - first);
+    if (size <= ring_bytes_ - offset) [[likely]] {
+        std::memcpy(slot->data + offset, record, size);
+    } else {
+        const size_t first = ring_bytes_ - offset;
+        std::memcpy(slot->data + offset, record, first);
+        std::memcpy(slot->data, static_cast<const uint8_t*>(record) + first, size - first);
+    }
     slot->tail.store(tail + size, std::memory_order_release);
     return true;
 }

@@ -39,6 +39,20 @@ int64_t sum_thread_totals(ThreadTotal total) {
     return sum;
 }
 
+ThreadTotalSums sum_all_thread_totals() {
+    ThreadTotalSums sums{};
+    for (size_t field = 0; field < kTotals; ++field) {
+        sums.values[field] = g_shared_line.values[field].load(std::memory_order_relaxed);
+    }
+    const uint32_t lines = lines_in_use();
+    for (uint32_t i = 0; i < lines; ++i) {
+        for (size_t field = 0; field < kTotals; ++field) {
+            sums.values[field] += g_lines[i].values[field].load(std::memory_order_relaxed);
+        }
+    }
+    return sums;
+}
+
 void reset_thread_totals_after_fork(const ThreadTotal* keep, size_t keep_count) {
     int64_t kept[kTotals] = {};
     for (size_t i = 0; i < keep_count; ++i) kept[static_cast<size_t>(keep[i])] = sum_thread_totals(keep[i]);

@@ -66,6 +66,14 @@ inline void add_thread_total(ThreadTotal total, int64_t delta) {
 // The sum over every thread that ever added.
 int64_t sum_thread_totals(ThreadTotal total);
 
+// Every total's sum, read in one pass over the lines.
+struct ThreadTotalSums {
+    int64_t values[thread_totals_detail::kTotals];
+
+    int64_t operator[](ThreadTotal total) const { return values[static_cast<size_t>(total)]; }
+};
+ThreadTotalSums sum_all_thread_totals();
+
 // In a forked child: every total restarts at zero (`keep` lists the ones that carry
 // over as their current sums, held on the child's only thread).
 void reset_thread_totals_after_fork(const ThreadTotal* keep, size_t keep_count);
