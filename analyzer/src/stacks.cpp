@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <type_traits>
 #include <unordered_set>
 
@@ -107,6 +108,14 @@ void StackModel::sort_by_time(std::vector<HeapEvent>& events) {
         // The merge keeps the sorted part first among equal times, which is file order.
         std::inplace_merge(begin, middle, begin + static_cast<std::ptrdiff_t>(run_end), earlier);
         sorted_end = run_end;
+    }
+}
+
+void StackModel::reserve(size_t records) {
+    try {
+        events_.reserve(std::min(records, events_.max_size()));
+    } catch (const std::bad_alloc&) {
+        // The vector then grows as records arrive.
     }
 }
 

@@ -95,10 +95,11 @@ class StackModel : public TraceSink {
 public:
     void on_event(const TraceEvent& event) override;
 
-    // Makes room for `records` allocation and free records before reading, so a large
-    // trace does not copy its events each time the vector grows. Room never filled
-    // costs address space only.
-    void reserve(size_t records) { events_.reserve(records); }
+    // Makes room for up to `records` allocation and free records before reading, so a
+    // large trace does not copy its events each time the vector grows. Room never filled
+    // costs address space only. When the system rejects that much address space, the
+    // vector grows as records arrive instead.
+    void reserve(size_t records);
 
     // Sorts the allocations and frees by time. Call once, after the whole trace was read
     // and before peak_in.
