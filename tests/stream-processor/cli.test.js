@@ -89,6 +89,28 @@ test('closed stdout ends the run with exit 4, no crash', async () => {
   assert.strictEqual(stderr, '');
 });
 
+test('input file truncated during the conversion exits 3, no crash', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csv2json-'));
+  const file = path.join(dir, 'shrinks.csv');
+  // 16 MiB: far more than the pipe holds, so csv2json waits on a full pipe mid-file.
+  fs.writeFileSync(file, 'id,text\n' + '1,"some text, quoted"\n'.repeat(800000));
+  try {
+    const child = spawn(csv2json, ['--ndjson', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (data) => { stderr += data; });
+    child.stdout.pause();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    fs.truncateSync(file, 0);
+    child.stdout.resume();
+    const [code, signal] = await new Promise((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    assert.strictEqual(signal, null, 'not killed by SIGBUS');
+    assert.strictEqual(code, 3);
+    assert.match(stderr, /shrinks\.csv' became shorter during the conversion/);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
 test('peak memory stays small on 100 MB of input', (t) => {
   if (!fs.existsSync('/usr/bin/time')) {
     t.skip('/usr/bin/time is missing (Debian package time)');

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -215,12 +216,25 @@ int flush_output(csv2json::Converter& converter, std::size_t threshold) {
   return -1;
 }
 
+// The message of on_mapped_input_truncated(), formatted before the mapping is read, because
+// snprintf is not async-signal-safe and write() is.
+char g_truncated_message[1024];
+std::size_t g_truncated_length = 0;
+
+// Reading a mapped page past the end of a file that another process truncated raises SIGBUS.
+// The rest of the input is gone, so the run ends as an input error instead of a crash.
+extern "C" void on_mapped_input_truncated(int) {
+  const ssize_t ignored = ::write(STDERR_FILENO, g_truncated_message, g_truncated_length);
+  (void)ignored;
+  ::_exit(exit_io_error);
+}
+
 // Converts a regular file through a read-only mapping, so its bytes are not copied into the
 // converter's input buffer. Returns an exit code, or -1 with `resume` set to the file offset
 // where read() must take over (0 when the file was not mapped). The pieces end where 64 KiB
-// reads would, so errors match those of the read path.
-// NOTE: a file truncated by another process during the conversion raises SIGBUS here.
-int convert_mapped(int input, csv2json::Converter& converter, off_t& resume) {
+// reads would, so errors match those of the read path. A file truncated by another process
+// during the conversion ends the run with exit code 3 (on_mapped_input_truncated).
+int convert_mapped(int input, const char* path, csv2json::Converter& converter, off_t& resume) {
   using csv2json::Converter;
   resume = 0;
   struct stat info {};
@@ -235,6 +249,17 @@ int convert_mapped(int input, csv2json::Converter& converter, off_t& resume) {
   }
   ::madvise(mapping, file_size, MADV_SEQUENTIAL);
   const char* bytes = static_cast<const char*>(mapping);
+
+  const int length = std::snprintf(g_truncated_message, sizeof(g_truncated_message),
+                                   "csv2json: error: '%s' became shorter during the conversion (another "
+                                   "process truncated it); convert a copy that nothing writes to\n",
+                                   path);
+  g_truncated_length = length < 0 ? 0 : std::min(static_cast<std::size_t>(length), sizeof(g_truncated_message) - 1);
+  struct sigaction on_bus {};
+  struct sigaction previous {};
+  on_bus.sa_handler = on_mapped_input_truncated;
+  sigemptyset(&on_bus.sa_mask);
+  ::sigaction(SIGBUS, &on_bus, &previous);
 
   int status = -1;
   std::size_t position = 0;   // the first byte not yet converted
@@ -260,6 +285,7 @@ int convert_mapped(int input, csv2json::Converter& converter, off_t& resume) {
     resume = static_cast<off_t>(converted);
   }
   ::munmap(mapping, file_size);
+  ::sigaction(SIGBUS, &previous, nullptr);
   return status;
 }
 
@@ -279,7 +305,7 @@ int convert(const CommandLine& command, csv2json::Converter& converter) {
   int status = -1;
   if (from_file) {
     off_t resume = 0;
-    status = convert_mapped(input, converter, resume);
+    status = convert_mapped(input, command.input_path.c_str(), converter, resume);
     if (status < 0 && resume != 0 && ::lseek(input, resume, SEEK_SET) != resume) {
       std::fprintf(stderr, "csv2json: error: seeking in '%s' failed: %s\n",
                    command.input_path.c_str(), std::strerror(errno));
