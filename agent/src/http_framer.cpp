@@ -140,23 +140,30 @@ bool equals_lowercase(const uint8_t* data, std::string_view lower) {
     return true;
 }
 
-// True for the names classify_name() gives a field of their own.
-bool is_framing_header_name(const uint8_t* name, size_t length) {
+// The field classify_name() gives the name, without copying it.
+HeaderField framing_field_of(const uint8_t* name, size_t length) {
     switch (length) {
-    case 6: return equals_lowercase(name, "expect");
-    case 10: return equals_lowercase(name, "connection");
-    case 14: return equals_lowercase(name, "content-length");
-    case 17: return equals_lowercase(name, "transfer-encoding");
-    default: return false;
+    case 6: return equals_lowercase(name, "expect") ? HeaderField::Expect : HeaderField::Other;
+    case 10: return equals_lowercase(name, "connection") ? HeaderField::Connection : HeaderField::Other;
+    case 14: return equals_lowercase(name, "content-length") ? HeaderField::ContentLength : HeaderField::Other;
+    case 17:
+        return equals_lowercase(name, "transfer-encoding") ? HeaderField::TransferEncoding : HeaderField::Other;
+    default: return HeaderField::Other;
     }
+}
+
+// Skips spaces and tabs from `at` up to `end`.
+size_t skip_spaces(const uint8_t* data, size_t at, size_t end) {
+    while (at < end && is_space(data[at])) ++at;
+    return at;
 }
 
 }  // namespace
 
-// A line that starts at `data` and ends within it, taken in one step when it is the
-// empty line that ends the section or a header the framer ignores with a plain
-// value. Returns the bytes taken and sets `step`, or returns 0 with nothing changed,
-// and feed() then takes the line byte by byte. The parser ends as feed() leaves it.
+// Takes a whole line in one step when it is the empty line that ends the section, a
+// header the framer ignores, a plain Content-Length or a one-token Connection header.
+// Returns the bytes taken and sets `step`, or returns 0 with nothing changed, so feed()
+// takes the line byte by byte. Either way the parser ends in the same state.
 size_t HeaderParser::take_whole_line(const uint8_t* data, size_t size, Step& step) {
     const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
     const void* found = std::memchr(data, kLF, limit);
@@ -173,12 +180,35 @@ size_t HeaderParser::take_whole_line(const uint8_t* data, size_t size, Step& ste
     size_t name_end = 0;
     while (name_end < lf && is_token_char(data[name_end])) ++name_end;
     if (name_end == 0 || name_end == lf || data[name_end] != ':') return 0;
-    // The headers classify_name() looks for go through feed().
-    if (is_framing_header_name(data, name_end)) return 0;
-
     const size_t value_start = name_end + 1;
     const size_t value_end = value_start + plain_value_length(data + value_start, lf - value_start);
     if (value_end != lf && !(value_end + 1 == lf && data[value_end] == kCR)) return 0;
+
+    // The value as feed() would see it: for Content-Length one run of digits, for Connection
+    // one token. Anything else in those headers, and Expect and Transfer-Encoding, go
+    // through feed().
+    const HeaderField line_field = framing_field_of(data, name_end);
+    const size_t trimmed_start = skip_spaces(data, value_start, value_end);
+    size_t trimmed_end = value_end;
+    while (trimmed_end > trimmed_start && is_space(data[trimmed_end - 1])) --trimmed_end;
+    int64_t number = 0;
+    if (line_field == HeaderField::ContentLength) {
+        // At most 18 digits, so the number cannot overflow.
+        const size_t digits = trimmed_end - trimmed_start;
+        if (digits == 0 || digits > 18) return 0;
+        for (size_t i = trimmed_start; i < trimmed_end; ++i) {
+            if (!is_digit(data[i])) return 0;
+            number = number * 10 + (data[i] - '0');
+        }
+    } else if (line_field == HeaderField::Connection) {
+        const size_t length = trimmed_end - trimmed_start;
+        if (length == 0 || length > sizeof(token)) return 0;
+        for (size_t i = trimmed_start; i < trimmed_end; ++i) {
+            if (data[i] == ',' || is_space(data[i])) return 0;
+        }
+    } else if (line_field != HeaderField::Other) {
+        return 0;
+    }
 
     name_length = static_cast<uint8_t>(name_end < 255 ? name_end : 255);
     token_length = 0;
@@ -186,7 +216,14 @@ size_t HeaderParser::take_whole_line(const uint8_t* data, size_t size, Step& ste
     value_digits_seen = false;
     value_digits_done = false;
     value_number = 0;
-    field = HeaderField::Other;
+    field = line_field;
+    if (line_field == HeaderField::ContentLength) {
+        value_digits_seen = true;
+        value_number = number;
+    } else if (line_field == HeaderField::Connection) {
+        for (size_t i = trimmed_start; i < trimmed_end; ++i) token[token_length++] = static_cast<char>(to_lower(data[i]));
+    }
+    // Checks a repeated Content-Length and sets the Connection flags, as at the end of any line.
     step = finish_line();
     return lf + 1;
 }
@@ -199,7 +236,7 @@ HeaderParser::Step HeaderParser::feed_run(const uint8_t* data, size_t size, size
             const size_t taken = take_whole_line(data + i, size - i, step);
             if (taken > 0) {
                 i += taken;
-                if (step == Step::SectionDone) {
+                if (step == Step::SectionDone || step == Step::Error) {
                     consumed = i;
                     return step;
                 }
@@ -763,9 +800,9 @@ void Framer::feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_
 
 namespace {
 
-// The end of a line that starts at `data`: the index of its LF when the line is
-// complete within the data and no longer than the limit, else 0 (a line is never
-// empty here, because it starts with a method or version byte).
+// Returns the index of the LF that ends the line starting at `data`, or 0 when the line
+// is not complete within the data or is longer than the limit. A line here starts with a
+// method or version byte, so it is never empty.
 size_t whole_line_end(const uint8_t* data, size_t size) {
     const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
     const void* lf = std::memchr(data, kLF, limit);

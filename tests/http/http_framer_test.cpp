@@ -114,6 +114,8 @@ struct HeaderOutcome {
     bool chunked = false;
     bool expect_continue = false;
     bool connection_close = false;
+    bool connection_keep_alive = false;
+    bool connection_upgrade = false;
     std::string error;
 
     bool operator==(const HeaderOutcome&) const = default;
@@ -126,6 +128,8 @@ HeaderOutcome outcome_of(const HeaderParser& parser, HeaderParser::Step step, si
             parser.chunked,
             parser.expect_continue,
             parser.connection_close,
+            parser.connection_keep_alive,
+            parser.connection_upgrade,
             parser.error == nullptr ? "" : parser.error};
 }
 
@@ -192,6 +196,24 @@ TEST(HeaderRuns, WholeLinesMatchBytewise) {
     expect_runs_match_bytes("X-A: v\r\n\r\r\n");
     expect_runs_match_bytes("X-A: v\r\n\n");
     expect_runs_match_bytes(std::string(300, 'n') + ": long name\r\n\r\n");
+}
+
+// Content-Length and Connection lines in their plain forms are taken whole too; every other
+// form must still give feed()'s values and errors.
+TEST(HeaderRuns, FramingLinesMatchBytewise) {
+    const std::string lengths[] = {"42", " 42 ", "\t42\t", "", " ", "4 2", "0042", "+5", "-1", "4x",
+                                   std::string(18, '9'), std::string(19, '9'), std::string(20, '1')};
+    for (const std::string& value : lengths) {
+        SCOPED_TRACE(value);
+        expect_runs_match_bytes("Content-Length:" + value + "\r\n\r\n");
+        expect_runs_match_bytes("Content-Length: 42\r\ncontent-length:" + value + "\r\n\r\n");
+    }
+    const std::string tokens[] = {"close", " Keep-Alive ", "UPGRADE", "close, upgrade", "keep-alive,close",
+                                  "clo se", "", std::string(16, 'k'), std::string(17, 'k'), "\tclose\t"};
+    for (const std::string& value : tokens) {
+        SCOPED_TRACE(value);
+        expect_runs_match_bytes("Connection:" + value + "\r\n\r\n");
+    }
 }
 
 TEST(HeaderRuns, ControlByteAtEveryOffset) {
