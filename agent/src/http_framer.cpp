@@ -140,7 +140,7 @@ bool equals_lowercase(const uint8_t* data, std::string_view lower) {
     return true;
 }
 
-// The field classify_name() gives the name, without copying it.
+// The field of a header name in any case: one of the four the framer reads, or Other.
 HeaderField framing_field_of(const uint8_t* name, size_t length) {
     switch (length) {
     case 6: return equals_lowercase(name, "expect") ? HeaderField::Expect : HeaderField::Other;
@@ -150,6 +150,15 @@ HeaderField framing_field_of(const uint8_t* name, size_t length) {
         return equals_lowercase(name, "transfer-encoding") ? HeaderField::TransferEncoding : HeaderField::Other;
     default: return HeaderField::Other;
     }
+}
+
+// Returns the index of the LF that ends the line starting at `data`, or 0 when the line
+// is not complete within the data or is longer than the limit. An empty line (LF first)
+// also gives 0, which leaves it to the byte-by-byte path.
+size_t whole_line_end(const uint8_t* data, size_t size) {
+    const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
+    const void* lf = std::memchr(data, kLF, limit);
+    return lf != nullptr ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - data) : 0;
 }
 
 // Skips spaces and tabs from `at` up to `end`.
@@ -165,10 +174,8 @@ size_t skip_spaces(const uint8_t* data, size_t at, size_t end) {
 // Returns the bytes taken and sets `step`, or returns 0 with nothing changed, so feed()
 // takes the line byte by byte. Either way the parser ends in the same state.
 size_t HeaderParser::take_whole_line(const uint8_t* data, size_t size, Step& step) {
-    const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
-    const void* found = std::memchr(data, kLF, limit);
-    if (found == nullptr) return 0;
-    const size_t lf = static_cast<size_t>(static_cast<const uint8_t*>(found) - data);
+    const size_t lf = whole_line_end(data, size);
+    if (lf == 0) return 0;
 
     if (lf == 1 && data[0] == kCR) {
         line_bytes += 2;
@@ -324,18 +331,8 @@ HeaderParser::Step HeaderParser::feed_name(uint8_t byte) {
 }
 
 void HeaderParser::classify_name() {
-    field = HeaderField::Other;
-    if (name_length > sizeof(name)) return;
-    std::string_view text(name, name_length);
-    if (text == "content-length") {
-        field = HeaderField::ContentLength;
-    } else if (text == "transfer-encoding") {
-        field = HeaderField::TransferEncoding;
-    } else if (text == "expect") {
-        field = HeaderField::Expect;
-    } else if (text == "connection") {
-        field = HeaderField::Connection;
-    }
+    field = name_length > sizeof(name) ? HeaderField::Other
+                                       : framing_field_of(reinterpret_cast<const uint8_t*>(name), name_length);
 }
 
 HeaderParser::Step HeaderParser::feed_value(uint8_t byte) {
@@ -797,19 +794,6 @@ void Framer::feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_
         }
     }
 }
-
-namespace {
-
-// Returns the index of the LF that ends the line starting at `data`, or 0 when the line
-// is not complete within the data or is longer than the limit. A line here starts with a
-// method or version byte, so it is never empty.
-size_t whole_line_end(const uint8_t* data, size_t size) {
-    const size_t limit = size < kMaxLineBytes ? size : kMaxLineBytes;
-    const void* lf = std::memchr(data, kLF, limit);
-    return lf != nullptr ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - data) : 0;
-}
-
-}  // namespace
 
 // The common request line in one piece: "METHOD /origin-form-target HTTP/1.x" with
 // CR LF or LF. Returns the bytes taken, or 0 without any change when the line is

@@ -31,14 +31,6 @@ uint32_t lines_in_use() {
 
 using namespace thread_totals_detail;
 
-int64_t sum_thread_totals(ThreadTotal total) {
-    const size_t field = static_cast<size_t>(total);
-    int64_t sum = g_shared_line.values[field].load(std::memory_order_relaxed);
-    const uint32_t lines = lines_in_use();
-    for (uint32_t i = 0; i < lines; ++i) sum += g_lines[i].values[field].load(std::memory_order_relaxed);
-    return sum;
-}
-
 ThreadTotalSums sum_all_thread_totals() {
     ThreadTotalSums sums{};
     for (size_t field = 0; field < kTotals; ++field) {
@@ -53,9 +45,12 @@ ThreadTotalSums sum_all_thread_totals() {
     return sums;
 }
 
+int64_t sum_thread_totals(ThreadTotal total) { return sum_all_thread_totals()[total]; }
+
 void reset_thread_totals_after_fork(const ThreadTotal* keep, size_t keep_count) {
+    const ThreadTotalSums sums = sum_all_thread_totals();
     int64_t kept[kTotals] = {};
-    for (size_t i = 0; i < keep_count; ++i) kept[static_cast<size_t>(keep[i])] = sum_thread_totals(keep[i]);
+    for (size_t i = 0; i < keep_count; ++i) kept[static_cast<size_t>(keep[i])] = sums[keep[i]];
 
     const uint32_t lines = lines_in_use();
     for (uint32_t i = 0; i < lines; ++i) {
