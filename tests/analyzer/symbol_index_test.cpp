@@ -94,7 +94,7 @@ void expect_same_as_addrinfo(const std::string& path) {
         EXPECT_EQ(found != nullptr ? std::string(found) : "(none)", addrinfo_name(file.module(), address))
             << path << " at 0x" << std::hex << address;
     }
-    // Most probes fall inside sized symbols, which the table resolves without addrinfo; a
+    // Most probes fall inside sized symbols, which the table resolves without addrinfo. A
     // table that always fell back would pass the comparison above without being used.
     EXPECT_LT(index.addrinfo_calls(), addresses.size() * 2 / 3) << path;
 }

@@ -96,7 +96,7 @@ inline std::size_t write_entries_scalar(std::uint32_t* out, std::size_t base,
   return found;
 }
 
-// How far ahead of the block being classified stage 1 asks for the input.
+// How far ahead of the block being classified stage 1 prefetches the input, in bytes.
 inline constexpr std::size_t prefetch_distance = 2048;
 
 // The loop every build shares. Classifier::classify(block) returns the BlockMasks of 64 bytes,
