@@ -10,6 +10,8 @@
 #include "http_framer.h"
 #include "record_sink.h"
 
+#include <routeheap/trace_compact.h>
+
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -103,26 +105,47 @@ void emit_framing_stopped(uint64_t connection_id, uint64_t time_ns, std::string_
 }
 
 // Turns framer events into trace records, counter samples and the writer thread's
-// count of open requests.
+// count of open requests, for the events of one read or write call.
+//
+// A small request costs two records instead of six (trace_compact.h). The RequestStart
+// sample waits for the next event and joins the RequestHead if that comes next. A
+// ResponseHead waits too, and joins its RequestEnd, the RequestEnd sample and the call's
+// ResponseWrite when the response ends in the call that started it. Any other event first
+// writes what is waiting, so records keep the order in which the framer reported them.
 class RecordEvents final : public http::Events {
 public:
     void request_started(uint64_t connection_id, uint64_t time_ns) override {
-        emit_counter_sample(trace::SampleReason::RequestStart, connection_id, time_ns);
+        flush();
+        if (read_counter_sample(trace::SampleReason::RequestStart, connection_id, time_ns, sample_)) {
+            held_ = Held::StartSample;
+        }
         request_opened();
     }
 
     void request_head(const trace::RequestHead& head, std::string_view method, std::string_view path) override {
-        alignas(8) unsigned char buffer[sizeof(trace::RequestHead) + trace::kMaxMethodBytes + trace::kMaxPathBytes];
-        size_t size = sizeof(head) + method.size() + path.size();
+        alignas(8) unsigned char buffer[sizeof(trace::CompactRequestHead) + trace::kMaxMethodBytes + trace::kMaxPathBytes];
+        const size_t text = method.size() + path.size();
         trace::RequestHead record = head;
-        set_header(record, RecordType::RequestHead, size);
-        std::memcpy(buffer, &record, sizeof(record));
-        std::memcpy(buffer + sizeof(record), method.data(), method.size());
-        std::memcpy(buffer + sizeof(record) + method.size(), path.data(), path.size());
-        emit_record(buffer, size);
+        set_header(record, RecordType::RequestHead, sizeof(head) + text);
+        size_t size = sizeof(record);
+        trace::CompactRequestHead compact;
+        if (held_ == Held::StartSample && trace::compact_request_head(sample_, record, compact)) {
+            held_ = Held::Nothing;
+            std::memcpy(buffer, &compact, sizeof(compact));
+            size = sizeof(compact);
+        } else {
+            flush();
+            std::memcpy(buffer, &record, sizeof(record));
+        }
+        std::memcpy(buffer + size, method.data(), method.size());
+        std::memcpy(buffer + size + method.size(), path.data(), path.size());
+        emit_record(buffer, size + text);
     }
 
-    void request_body(const trace::RequestBody& body) override { emit_record(&body, sizeof(body)); }
+    void request_body(const trace::RequestBody& body) override {
+        flush();
+        emit_record(&body, sizeof(body));
+    }
 
     // The ResponseStart sample waits for the end of the write call, because a response
     // that also ends in that call needs none: the RequestEnd sample written at the same
@@ -133,27 +156,86 @@ public:
         pending_start_ns_ = time_ns;
     }
 
-    void response_head(const trace::ResponseHead& head) override { emit_record(&head, sizeof(head)); }
-    void response_write(const trace::ResponseWrite& write) override { emit_record(&write, sizeof(write)); }
+    void response_head(const trace::ResponseHead& head) override {
+        flush();
+        if (head.flags & trace::kResponseInterim) {
+            emit_record(&head, sizeof(head));
+            return;
+        }
+        response_head_ = head;
+        held_ = Held::ResponseHead;
+    }
+
+    void response_write(const trace::ResponseWrite& write) override {
+        trace::CompactResponse compact;
+        if (held_ == Held::ResponseEnded && trace::compact_response(response_head_, end_, sample_, write, compact)) {
+            held_ = Held::Nothing;
+            emit_record(&compact, sizeof(compact));
+            return;
+        }
+        flush();
+        emit_record(&write, sizeof(write));
+    }
 
     void request_ended(const trace::RequestEnd& end) override {
         if (pending_start_ && pending_connection_id_ == end.connection_id) pending_start_ = false;
-        emit_record(&end, sizeof(end));
-        emit_counter_sample(trace::SampleReason::RequestEnd, end.connection_id, end.time_ns);
+        const bool joins_head = held_ == Held::ResponseHead && response_head_.connection_id == end.connection_id &&
+                                response_head_.request_index == end.request_index;
+        if (!joins_head) flush();
+        trace::CounterSample sample;
+        const bool sampled = read_counter_sample(trace::SampleReason::RequestEnd, end.connection_id, end.time_ns, sample);
+        if (joins_head && sampled) {
+            end_ = end;
+            sample_ = sample;
+            held_ = Held::ResponseEnded;
+        } else {
+            flush();
+            emit_record(&end, sizeof(end));
+            if (sampled) emit_record(&sample, sizeof(sample));
+        }
         request_closed();
     }
 
     void framing_stopped(uint64_t connection_id, uint64_t time_ns, std::string_view reason) override {
+        flush();
         emit_framing_stopped(connection_id, time_ns, reason);
     }
 
-    // Writes the ResponseStart sample of a response still open after the call.
+    // Writes what is held, then the ResponseStart sample of a response still open after
+    // the call.
     void finish_call() {
+        flush();
         if (pending_start_) emit_counter_sample(trace::SampleReason::ResponseStart, pending_connection_id_, pending_start_ns_);
         pending_start_ = false;
     }
 
 private:
+    enum class Held : uint8_t {
+        Nothing,
+        StartSample,    // sample_
+        ResponseHead,   // response_head_
+        ResponseEnded,  // response_head_, end_ and its sample_
+    };
+
+    // Writes the held records as they are, in the order the framer reported them.
+    void flush() {
+        switch (held_) {
+        case Held::Nothing: return;
+        case Held::StartSample: emit_record(&sample_, sizeof(sample_)); break;
+        case Held::ResponseHead: emit_record(&response_head_, sizeof(response_head_)); break;
+        case Held::ResponseEnded:
+            emit_record(&response_head_, sizeof(response_head_));
+            emit_record(&end_, sizeof(end_));
+            emit_record(&sample_, sizeof(sample_));
+            break;
+        }
+        held_ = Held::Nothing;
+    }
+
+    Held held_ = Held::Nothing;
+    trace::CounterSample sample_;
+    trace::ResponseHead response_head_;
+    trace::RequestEnd end_;
     bool pending_start_ = false;
     uint64_t pending_connection_id_ = 0;
     uint64_t pending_start_ns_ = 0;

@@ -24,8 +24,13 @@ bool recording();
 // dropped because the buffer is full or recording stopped; drops are counted.
 bool emit_record(const void* record, size_t size);
 
-// Reads the counters now (RSS included), emits a CounterSample whose peaks cover the
-// time since the previous sample, and resets the peaks to the current values.
+// Reads the counters now (RSS included) into a CounterSample whose peaks cover the time
+// since the previous sample, and resets the peaks to the current values. The caller
+// emits it, alone or inside a compact record. Returns false when recording stopped.
+bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns,
+                         trace::CounterSample& sample);
+
+// read_counter_sample() and emit_record() of the sample.
 void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns);
 
 // Tell the writer thread that a request opened or closed, so it samples RSS every

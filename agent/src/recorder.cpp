@@ -306,15 +306,21 @@ bool emit_record_waiting(const void* record, size_t size) {
     }
 }
 
-void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns) {
-    if (!recording()) return;
-    trace::CounterSample sample{};
+bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns,
+                         trace::CounterSample& sample) {
+    if (!recording()) return false;
+    sample = trace::CounterSample{};
     sample.header = {static_cast<uint16_t>(trace::RecordType::CounterSample), sizeof(sample)};
     sample.reason = static_cast<uint16_t>(reason);
     sample.time_ns = time_ns;
     sample.connection_id = connection_id;
     read_counters(sample.current, sample.native_live_peak_bytes, sample.v8_committed_peak_bytes, true);
-    emit_record(&sample, sizeof(sample));
+    return true;
+}
+
+void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns) {
+    trace::CounterSample sample;
+    if (read_counter_sample(reason, connection_id, time_ns, sample)) emit_record(&sample, sizeof(sample));
 }
 
 // A request may end on another thread than the one that started it: that thread's

@@ -2,6 +2,7 @@
 // the next valid block magic after a damaged block, and incremental reading.
 #include <routeheap/analysis/reader.h>
 #include <routeheap/analysis/report.h>
+#include <routeheap/trace_compact.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -140,7 +141,7 @@ uint32_t header_checksum(const std::vector<uint8_t>& bytes) {
 bool is_known_type(uint16_t type) {
     using trace::RecordType;
     const bool request_records = type >= static_cast<uint16_t>(RecordType::CounterSample) &&
-                                 type <= static_cast<uint16_t>(RecordType::TraceEnd);
+                                 type <= static_cast<uint16_t>(RecordType::CompactResponse);
     const bool stack_records = type >= static_cast<uint16_t>(RecordType::Allocation) &&
                                type <= static_cast<uint16_t>(RecordType::SamplingConfig);
     return request_records || stack_records;
@@ -375,9 +376,26 @@ void TraceReader::decode_records(TraceSink& sink, const uint8_t* raw, size_t siz
     trace::RecordHeader header{};
     const uint8_t* bytes = nullptr;
     TraceEvent event;
+    trace::ExpandedRecords expanded;
     while (cursor.next(header, bytes)) {
         if (!is_known_type(header.type)) {
             ++summary_.unknown_records;
+            continue;
+        }
+        if (trace::is_compact_record(header.type)) {
+            // Consumers see the records a compact record stands for, never the record itself.
+            if (!trace::expand_compact_record(header, bytes, expanded)) {
+                ++summary_.malformed_records;
+                continue;
+            }
+            ++summary_.records_read;
+            trace::RecordCursor inner(expanded.bytes, expanded.size);
+            trace::RecordHeader inner_header{};
+            const uint8_t* inner_bytes = nullptr;
+            while (inner.next(inner_header, inner_bytes)) {
+                if (decode_event(inner_header, inner_bytes, event)) sink.on_event(event);
+            }
+            last_record_is_exec_ = false;
             continue;
         }
         if (!decode_event(header, bytes, event)) {

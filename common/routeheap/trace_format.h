@@ -16,9 +16,11 @@ namespace routeheap::trace {
 
 inline constexpr char kFileMagic[8] = {'R', 'H', 'T', 'R', 'A', 'C', 'E', '1'};
 
-// Bumped on any change a version-1 reader cannot skip. New record types do not need
-// a bump: readers skip unknown types by their size.
-inline constexpr uint32_t kFormatVersion = 1;
+// Bumped on any change an older reader cannot skip. New record types need no bump when
+// a reader that skips them by their size loses nothing it needs. Version 2 added the
+// compact request records (CompactRequestHead, CompactResponse), which carry requests a
+// version-1 reader would lose; readers accept every version up to their own.
+inline constexpr uint32_t kFormatVersion = 2;
 
 inline constexpr uint32_t kBlockMagic = 0x4b424852;  // "RHBK" in file byte order
 inline constexpr uint32_t kMaxBlockRawBytes = 1u << 20;
@@ -91,6 +93,10 @@ enum class RecordType : uint16_t {
     ProcessExit = 12,
     AgentLog = 13,
     TraceEnd = 14,
+    // Compact forms of a small request's records (version 2). trace_compact.h turns each
+    // into the records it stands for.
+    CompactRequestHead = 15,
+    CompactResponse = 16,
     // Allocation stacks and module maps. Readers that predate them skip them by size.
     Allocation = 32,
     Free = 33,
@@ -252,6 +258,47 @@ struct RequestEnd {
     uint32_t partial_writes;
 };
 static_assert(sizeof(RequestEnd) == 72);
+
+// The RequestStart CounterSample and the RequestHead of a request whose first byte and
+// whole head were read in one call, in one record. Followed by the method and path
+// bytes, as RequestHead. `time_ns` is the sample's time and both times of the head.
+struct CompactRequestHead {
+    RecordHeader header;
+    uint32_t flags;           // RequestHead flags
+    uint64_t time_ns;
+    uint64_t connection_id;
+    uint32_t request_index;
+    uint16_t method_length;
+    uint16_t path_length;
+    int64_t content_length;
+    uint64_t header_bytes;
+    Counters current;
+    int64_t native_live_peak_bytes;
+    int64_t v8_committed_peak_bytes;
+};
+static_assert(sizeof(CompactRequestHead) == 112);
+
+// A final response written whole by one call that carried no other response: its
+// ResponseHead, the RequestEnd (outcome Complete, one write call), the RequestEnd
+// CounterSample and the call's ResponseWrite (fully accepted), in one record.
+struct CompactResponse {
+    RecordHeader header;
+    uint16_t status;
+    uint16_t flags;           // ResponseHead flags
+    uint64_t time_ns;         // of the write call: every time of the four records
+    uint64_t connection_id;
+    uint32_t request_index;
+    uint32_t iov_count;
+    int64_t content_length;   // ResponseHead's
+    uint64_t header_bytes;    // ResponseHead's, and RequestEnd's response_header_bytes
+    uint64_t body_bytes;      // response body bytes: RequestEnd's and the write's
+    uint64_t write_bytes;     // bytes the call asked to write and wrote
+    uint64_t request_body_bytes;
+    Counters current;
+    int64_t native_live_peak_bytes;
+    int64_t v8_committed_peak_bytes;
+};
+static_assert(sizeof(CompactResponse) == 136);
 
 enum class CloseReason : uint16_t {
     Close = 0,       // close() on the descriptor
@@ -419,7 +466,8 @@ constexpr bool kIsRecord = std::has_unique_object_representations_v<Record> &&
 
 static_assert(kIsRecord<CounterSample> && kIsRecord<ConnectionOpen> && kIsRecord<RequestHead> &&
               kIsRecord<RequestBody> && kIsRecord<ResponseHead> && kIsRecord<ResponseWrite> &&
-              kIsRecord<RequestEnd> && kIsRecord<ConnectionClose> && kIsRecord<FramingStopped> &&
+              kIsRecord<RequestEnd> && kIsRecord<CompactRequestHead> && kIsRecord<CompactResponse> &&
+              kIsRecord<ConnectionClose> && kIsRecord<FramingStopped> &&
               kIsRecord<ProcessFork> && kIsRecord<ProcessExec> && kIsRecord<ProcessExit> &&
               kIsRecord<AgentLog> && kIsRecord<TraceEnd> && kIsRecord<SamplingConfig> &&
               kIsRecord<Allocation> && kIsRecord<Free> && kIsRecord<StackDefinition> &&

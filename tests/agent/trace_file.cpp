@@ -2,6 +2,7 @@
 #include "trace_file.h"
 
 #include <routeheap/trace_block.h>
+#include <routeheap/trace_compact.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -73,8 +74,22 @@ TraceFile read_trace(const std::string& path) {
         trace::RecordHeader header{};
         const uint8_t* bytes = nullptr;
         while (cursor.next(header, bytes)) {
-            file.records.push_back(
-                TraceRecord{static_cast<trace::RecordType>(header.type), std::vector<uint8_t>(bytes, bytes + header.size)});
+            if (!trace::is_compact_record(header.type)) {
+                file.records.push_back(TraceRecord{static_cast<trace::RecordType>(header.type),
+                                                   std::vector<uint8_t>(bytes, bytes + header.size)});
+                continue;
+            }
+            trace::ExpandedRecords expanded;
+            if (!trace::expand_compact_record(header, bytes, expanded)) {
+                file.stop_reason = "malformed compact record";
+                continue;
+            }
+            ++file.compact_records;
+            trace::RecordCursor inner(expanded.bytes, expanded.size);
+            while (inner.next(header, bytes)) {
+                file.records.push_back(TraceRecord{static_cast<trace::RecordType>(header.type),
+                                                   std::vector<uint8_t>(bytes, bytes + header.size)});
+            }
         }
         if (cursor.malformed()) file.stop_reason = "malformed record";
         offset += sizeof(trace::BlockHeader) + block.compressed_size;

@@ -34,7 +34,9 @@ struct TraceFile {
     trace::FileHeader header{};
     std::string exe;
     std::string cmdline;
+    // Compact records appear as the records they stand for (trace_compact.h).
     std::vector<TraceRecord> records;
+    size_t compact_records = 0;
     size_t blocks = 0;
     std::string stop_reason;  // empty when the file ended exactly at a block boundary
     bool sequence_gap = false;

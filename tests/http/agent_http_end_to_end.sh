@@ -73,6 +73,13 @@ if [[ $starts -ne 7 ]]; then
     echo "FAIL: $starts request heads, expected 7"
     failures=$((failures + 1))
 fi
+# /first and /second each come in one read and go out in one write: a compact head and a
+# compact response each (the dump prints them as the records they stand for).
+compact=$(sed -n 's/^compact-records //p' "$work/records")
+if [[ ${compact:-0} -lt 4 ]]; then
+    echo "FAIL: ${compact:-no} compact records, expected at least 4 for the small keep-alive requests"
+    failures=$((failures + 1))
+fi
 
 if [[ $failures -ne 0 ]]; then
     echo "--- records:"
@@ -81,4 +88,4 @@ if [[ $failures -ne 0 ]]; then
     cat "$work/stderr"
     exit 1
 fi
-echo "ok: $starts request heads, $ends request ends"
+echo "ok: $starts request heads, $ends request ends, $compact compact records"

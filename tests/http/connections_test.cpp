@@ -84,6 +84,8 @@ TEST_F(Connections, ExchangeEmitsRecords) {
     EXPECT_EQ(fake_recorder().samples[0].connection_id, opens[0].connection_id);
     EXPECT_EQ(fake_recorder().max_open_requests, 1);
     EXPECT_EQ(fake_recorder().open_requests, 0);
+    // A request read whole and a response written whole: one compact record each.
+    EXPECT_EQ(fake_recorder().compact_records, 2);
 }
 
 TEST_F(Connections, ResponseOverTwoWritesSamplesStart) {
@@ -101,6 +103,8 @@ TEST_F(Connections, ResponseOverTwoWritesSamplesStart) {
     ASSERT_EQ(heads.size(), 1u);
     // The sample carries the time of the write that sent the first byte.
     EXPECT_EQ(fake_recorder().samples[1].time_ns, heads[0].first_byte_ns);
+    // Only the request head is compact: the response took two writes.
+    EXPECT_EQ(fake_recorder().compact_records, 1);
 }
 
 TEST_F(Connections, PipelinedResponsesInOneWrite) {
@@ -113,6 +117,14 @@ TEST_F(Connections, PipelinedResponsesInOneWrite) {
     const std::vector<trace::SampleReason> expected{trace::SampleReason::RequestStart, trace::SampleReason::RequestStart,
                                                     trace::SampleReason::RequestEnd, trace::SampleReason::ResponseStart};
     EXPECT_EQ(reasons, expected);
+    // Both heads are compact; the write carried two responses, so its records stay whole,
+    // in the order the framer reported them.
+    EXPECT_EQ(fake_recorder().compact_records, 2);
+    const std::vector<uint16_t> types{type(RecordType::ConnectionOpen), type(RecordType::RequestHead),
+                                      type(RecordType::RequestHead),    type(RecordType::ResponseHead),
+                                      type(RecordType::RequestEnd),     type(RecordType::ResponseHead),
+                                      type(RecordType::ResponseWrite)};
+    EXPECT_EQ(record_types(), types);
 }
 
 TEST_F(Connections, DescriptorReuseEndsOldConnection) {

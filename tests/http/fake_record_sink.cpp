@@ -3,6 +3,9 @@
 
 #include "record_sink.h"
 
+#include <routeheap/trace_block.h>
+#include <routeheap/trace_compact.h>
+
 #include <cstring>
 #include <cstdlib>
 #include <cstdio>
@@ -19,6 +22,7 @@ FakeRecorder& fake_recorder() {
 void FakeRecorder::clear() {
     records.clear();
     samples.clear();
+    compact_records = 0;
     open_requests = 0;
     max_open_requests = 0;
 }
@@ -37,7 +41,38 @@ bool emit_record(const void* record, size_t size) {
         std::abort();
     }
     const uint8_t* bytes = static_cast<const uint8_t*>(record);
-    testing::fake_recorder().records.emplace_back(bytes, bytes + size);
+    testing::FakeRecorder& recorder = testing::fake_recorder();
+    // Samples are listed when they are read; compact records as the records they stand for.
+    if (header.type == static_cast<uint16_t>(trace::RecordType::CounterSample)) return true;
+    if (!trace::is_compact_record(header.type)) {
+        recorder.records.emplace_back(bytes, bytes + size);
+        return true;
+    }
+    trace::ExpandedRecords expanded;
+    if (!trace::expand_compact_record(header, bytes, expanded)) {
+        std::fprintf(stderr, "compact record of type %u does not expand\n", header.type);
+        std::abort();
+    }
+    ++recorder.compact_records;
+    trace::RecordCursor cursor(expanded.bytes, expanded.size);
+    trace::RecordHeader inner{};
+    const uint8_t* inner_bytes = nullptr;
+    while (cursor.next(inner, inner_bytes)) {
+        if (inner.type != static_cast<uint16_t>(trace::RecordType::CounterSample)) {
+            recorder.records.emplace_back(inner_bytes, inner_bytes + inner.size);
+        }
+    }
+    return true;
+}
+
+bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns,
+                         trace::CounterSample& sample) {
+    testing::fake_recorder().samples.push_back({reason, connection_id, time_ns});
+    sample = trace::CounterSample{};
+    sample.header = {static_cast<uint16_t>(trace::RecordType::CounterSample), sizeof(sample)};
+    sample.reason = static_cast<uint16_t>(reason);
+    sample.time_ns = time_ns;
+    sample.connection_id = connection_id;
     return true;
 }
 

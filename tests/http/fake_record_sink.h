@@ -18,8 +18,10 @@ struct CounterSampleCall {
 struct FakeRecorder {
     bool recording = true;
     uint64_t clock_ns = 1000;
+    // Every record but CounterSamples, with compact records replaced by what they stand for.
     std::vector<std::vector<uint8_t>> records;
-    std::vector<CounterSampleCall> samples;
+    std::vector<CounterSampleCall> samples;  // every sample read, in order
+    int compact_records = 0;
     int open_requests = 0;
     int max_open_requests = 0;
 

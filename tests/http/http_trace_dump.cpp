@@ -1,6 +1,7 @@
 // Prints the connection and HTTP records of a routeheap trace, one line each, to check
 // the agent's framing end to end: http_trace_dump FILE.rhtrace
 #include <routeheap/trace_block.h>
+#include <routeheap/trace_compact.h>
 #include <routeheap/trace_format.h>
 
 #include <cinttypes>
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     size_t offset = header.header_size;
+    size_t compact_records = 0;
     BlockDecoder decoder;
     std::vector<uint8_t> raw(kMaxBlockRawBytes);
     while (offset < data.size()) {
@@ -128,7 +130,22 @@ int main(int argc, char** argv) {
         RecordCursor cursor(raw.data(), block.raw_size);
         RecordHeader record{};
         const uint8_t* bytes = nullptr;
-        while (cursor.next(record, bytes)) print_record(record, bytes);
+        while (cursor.next(record, bytes)) {
+            if (!is_compact_record(record.type)) {
+                print_record(record, bytes);
+                continue;
+            }
+            // Printed as the records it stands for, so the output does not depend on compaction.
+            ++compact_records;
+            ExpandedRecords expanded;
+            if (!expand_compact_record(record, bytes, expanded)) {
+                std::fprintf(stderr, "http_trace_dump: malformed compact record of type %u\n", record.type);
+                continue;
+            }
+            RecordCursor inner(expanded.bytes, expanded.size);
+            while (inner.next(record, bytes)) print_record(record, bytes);
+        }
     }
+    std::printf("compact-records %zu\n", compact_records);
     return 0;
 }
