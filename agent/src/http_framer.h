@@ -110,7 +110,8 @@ private:
     Step fail(const char* reason);
     size_t take_name_run(const uint8_t* data, size_t size);
     size_t take_value_run(const uint8_t* data, size_t size);
-    size_t take_whole_line(const uint8_t* data, size_t size, Step& step);
+    size_t take_plain_lines(const uint8_t* data, size_t size, Step& step);
+    bool take_framing_value(const uint8_t* data, size_t start, size_t end, HeaderField line_field);
     Step finish_line();
     Step feed_name(uint8_t byte);
     Step feed_value(uint8_t byte);

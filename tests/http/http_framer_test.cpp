@@ -111,6 +111,7 @@ struct HeaderOutcome {
     HeaderParser::Step step = HeaderParser::Step::More;
     size_t consumed = 0;
     int64_t content_length = -1;
+    bool has_transfer_encoding = false;
     bool chunked = false;
     bool expect_continue = false;
     bool connection_close = false;
@@ -125,6 +126,7 @@ HeaderOutcome outcome_of(const HeaderParser& parser, HeaderParser::Step step, si
     return {step,
             consumed,
             parser.content_length,
+            parser.has_transfer_encoding,
             parser.chunked,
             parser.expect_continue,
             parser.connection_close,
@@ -163,6 +165,27 @@ HeaderOutcome feed_in_runs(std::string_view text, size_t piece) {
     return outcome_of(parser, HeaderParser::Step::More, total);
 }
 
+// Feeds `text` with feed_run() in two runs cut at `cut`.
+HeaderOutcome feed_in_two_runs(std::string_view text, size_t cut) {
+    HeaderParser parser;
+    parser.reset();
+    size_t total = 0;
+    for (const std::string_view part : {text.substr(0, cut), text.substr(cut)}) {
+        size_t consumed = 0;
+        const HeaderParser::Step step =
+            parser.feed_run(reinterpret_cast<const uint8_t*>(part.data()), part.size(), consumed);
+        total += consumed;
+        if (step == HeaderParser::Step::Error || step == HeaderParser::Step::SectionDone) {
+            return outcome_of(parser, step, total);
+        }
+        if (consumed != part.size()) return outcome_of(parser, HeaderParser::Step::Error, total);
+    }
+    return outcome_of(parser, HeaderParser::Step::More, total);
+}
+
+// Texts up to this size are also cut at every byte; longer ones only into fixed pieces.
+constexpr size_t kCutEveryByteBelow = 600;
+
 void expect_runs_match_bytes(const std::string& text) {
     const HeaderOutcome expected = feed_bytewise(text);
     for (size_t piece : {size_t{1}, size_t{3}, size_t{16}, size_t{17}, text.size()}) {
@@ -171,6 +194,12 @@ void expect_runs_match_bytes(const std::string& text) {
         EXPECT_EQ(got.consumed, expected.consumed) << "pieces of " << piece << ": " << text;
         EXPECT_EQ(got.error, expected.error) << "pieces of " << piece << ": " << text;
         EXPECT_TRUE(got == expected) << "pieces of " << piece << ": " << text;
+    }
+    if (text.size() >= kCutEveryByteBelow) return;
+    for (size_t cut = 1; cut < text.size(); ++cut) {
+        const HeaderOutcome got = feed_in_two_runs(text, cut);
+        ASSERT_EQ(got.error, expected.error) << "cut at " << cut << ": " << text;
+        ASSERT_TRUE(got == expected) << "cut at " << cut << ": " << text;
     }
 }
 
@@ -216,6 +245,72 @@ TEST(HeaderRuns, FramingLinesMatchBytewise) {
     }
 }
 
+// Transfer-Encoding and Expect lines with one token are taken whole; lists, empty values
+// and long tokens go to feed().
+TEST(HeaderRuns, TokenFieldsMatchBytewise) {
+    const std::string tokens[] = {"chunked", " CHUNKED ", "gzip", "gzip, chunked", "chunked, gzip", "chunked,",
+                                  ",chunked", "", " ", "chun ked", "100-continue", "100-Continue\t",
+                                  "100-continue, x", std::string(16, 'c'), std::string(17, 'c')};
+    for (const std::string& value : tokens) {
+        SCOPED_TRACE(value);
+        expect_runs_match_bytes("Transfer-Encoding:" + value + "\r\n\r\n");
+        expect_runs_match_bytes("Transfer-Encoding: chunked\r\ntransfer-encoding:" + value + "\r\n\r\n");
+        expect_runs_match_bytes("Expect:" + value + "\r\n\r\n");
+        expect_runs_match_bytes("Connection: keep-alive\r\nConnection:" + value + "\r\n\r\n");
+    }
+    expect_runs_match_bytes("TRANSFER-ENCODING: chunked\r\nExpect: 100-continue\r\nConnection: Upgrade\r\n\r\n");
+}
+
+// A typical response head, with one malformed line put at each line position: the lines
+// before it are taken whole, the malformed one byte by byte, and the parser must reach
+// feed()'s result and error.
+TEST(HeaderRuns, MalformedLineAmongPlainLines) {
+    const std::vector<std::string> plain = {
+        "Content-Type: application/json; charset=utf-8\r\n", "Content-Length: 44\r\n",
+        "Date: Sat, 05 Dec 2026 06:12:02 GMT\r\n", "Connection: keep-alive\r\n", "Keep-Alive: timeout=5\r\n"};
+    const std::string malformed[] = {
+        " folded continuation\r\n",      "\tfolded: tab\r\n",        "No-Colon\r\n",
+        "No colon at all\r\n",           ": empty name\r\n",          "X-Bad\x01Name: v\r\n",
+        "X-Value: a\x01b\r\n",           "X-Value: a\x7f\r\n",        "X-Value: a\0b\r\n",
+        "X-Lone: cr\rhere\r\n",          "X-Cr: v\r\r\n",             "X-Lf-Cr: v\n\r",
+        "Content-Length: 45\r\n",        "Content-Length: 44, 44\r\n", "Content-Length: 4 4\r\n",
+        "Content-Length: -1\r\n",        "Content-Length:\r\n",        "Connection: close, upgrade\r\n",
+        "Transfer-Encoding: chunked\r\n", "Expect: 100-continue\r\n",   "X(Paren): v\r\n",
+        "Bare: lf\n",                     "\n",                          "\r\r\n",
+    };
+    for (const std::string& odd : malformed) {
+        for (size_t at = 0; at <= plain.size(); ++at) {
+            std::string text = "Host: 127.0.0.1:3000\r\n";
+            for (size_t i = 0; i < plain.size(); ++i) {
+                if (i == at) text += odd;
+                text += plain[i];
+            }
+            if (at == plain.size()) text += odd;
+            text += "\r\nbody";
+            SCOPED_TRACE(text);
+            expect_runs_match_bytes(text);
+        }
+    }
+}
+
+// The scanner loads 16-byte blocks and takes the last block of the data from its end, so a
+// control byte must be found at every offset of sections of every length up to two blocks.
+TEST(HeaderRuns, ShortSectionsMatchBytewise) {
+    for (size_t length = 0; length <= 40; ++length) {
+        const std::string value(length, 'v');
+        expect_runs_match_bytes("A:" + value + "\r\n\r\n");
+        expect_runs_match_bytes("A:" + value + "\n\n");
+        expect_runs_match_bytes("A:" + value + "\r\n");
+        for (size_t at = 0; at < length; ++at) {
+            std::string odd = value;
+            odd[at] = '\r';
+            expect_runs_match_bytes("A:" + odd + "\r\n\r\n");
+            odd[at] = '\x1f';
+            expect_runs_match_bytes("A:" + odd + "\r\n\r\n");
+        }
+    }
+}
+
 TEST(HeaderRuns, ControlByteAtEveryOffset) {
     // A control byte at each position of a long value, across the 16-byte blocks.
     for (const char control : {'\x01', '\x1f', '\x7f', '\0'}) {
@@ -235,9 +330,15 @@ TEST(HeaderRuns, InvalidNameByteMatchesBytewise) {
 }
 
 TEST(HeaderRuns, LineLimitMatchesBytewise) {
-    for (size_t length : {kMaxLineBytes - 12, kMaxLineBytes - 11, kMaxLineBytes - 10, kMaxLineBytes + 5}) {
+    // "X-Big: " and CR LF add 9 bytes, so the lines are kMaxLineBytes - 3 to + 14 bytes long.
+    for (size_t length : {kMaxLineBytes - 12, kMaxLineBytes - 11, kMaxLineBytes - 10, kMaxLineBytes - 9,
+                          kMaxLineBytes - 8, kMaxLineBytes - 7, kMaxLineBytes + 5}) {
+        SCOPED_TRACE(length);
         expect_runs_match_bytes("X-Big: " + std::string(length, 'a') + "\r\n\r\n");
+        expect_runs_match_bytes("X-Big: " + std::string(length, 'a') + "\n\n");
         expect_runs_match_bytes("X-" + std::string(length, 'n') + ": v\r\n\r\n");
+        // The limit counts from the start of each line, not of the section.
+        expect_runs_match_bytes("Host: x\r\nX-Big: " + std::string(length, 'a') + "\r\n\r\n");
     }
 }
 
