@@ -201,6 +201,34 @@ size_t HeaderParser::take_value_run(const uint8_t* data, size_t size) {
 
 namespace {
 
+// Returns the index of the first byte from data[at] on that is no token character. The
+// data must hold such a byte (the CR or LF of a complete line does).
+size_t token_end(const uint8_t* data, size_t at, size_t size) {
+#if defined(__SSE2__)
+    // The common name of letters, digits and '-' followed by ':' within 16 bytes, in one
+    // step. Any other name, and the end of the data, go through the loop below.
+    if (size - at >= 16) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at));
+        const unsigned colons = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(':'))));
+        // A byte is in [low, low + span] when its difference from low, unsigned, is at most span.
+        const __m128i letter_offset = _mm_sub_epi8(_mm_or_si128(bytes, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+        const __m128i digit_offset = _mm_sub_epi8(bytes, _mm_set1_epi8('0'));
+        const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(letter_offset, _mm_set1_epi8(25)), letter_offset);
+        const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(digit_offset, _mm_set1_epi8(9)), digit_offset);
+        const __m128i dash = _mm_cmpeq_epi8(bytes, _mm_set1_epi8('-'));
+        const unsigned simple =
+            static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)));
+        if (colons != 0) {
+            const unsigned before_colon = (colons & (0u - colons)) - 1;  // bits below the first ':'
+            if ((before_colon & ~simple) == 0) return at + static_cast<size_t>(__builtin_ctz(colons));
+        }
+    }
+#endif
+    (void)size;
+    while (is_token_char(data[at])) ++at;
+    return at;
+}
+
 template <typename Word>
 Word load_word(const uint8_t* data) {
     Word word;
@@ -262,8 +290,7 @@ size_t HeaderParser::take_plain_lines(const uint8_t* data, size_t size, Step& st
             return line.next;
         }
 
-        size_t name_end = at;
-        while (is_token_char(data[name_end])) ++name_end;  // stops at the CR or LF at the latest
+        const size_t name_end = token_end(data, at, size);
         if (name_end == at || data[name_end] != ':') return at;
 
         const HeaderField line_field = framing_field_of(data + at, name_end - at);
@@ -1544,7 +1571,9 @@ void Framer::complete_response(uint64_t time_ns, Events& events) {
     end_request(0, RequestOutcome::Complete, time_ns, events);
     head_ = (head_ + 1) % kMaxPipelinedRequests;
     --count_;
-    std::memset(&response_, 0, sizeof(response_));
+    // The parsers are reset when the next response reaches them, so only the fields
+    // before them are cleared: a third of the struct.
+    std::memset(&response_, 0, offsetof(ResponseProgress, headers));
     response_.state = kRespStatusLine;
 }
 

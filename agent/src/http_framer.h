@@ -197,6 +197,7 @@ private:
         uint32_t would_block_writes;
         uint32_t partial_writes;
         uint16_t final_status;
+        // The parsers stay last: complete_response() clears only the fields before them.
         HeaderParser headers;
         ChunkParser chunks;
     };

@@ -322,6 +322,21 @@ TEST(HeaderRuns, ControlByteAtEveryOffset) {
     }
 }
 
+// Names of letters, digits and '-' are checked 16 bytes at a time (token_end()), so every
+// byte value must be tried at every position of a short name.
+TEST(HeaderRuns, EveryByteInNameMatchesBytewise) {
+    for (const std::string name : {"X-Header-Name", "Accept"}) {
+        for (int value = 0; value < 256; ++value) {
+            for (size_t at = 0; at < name.size(); ++at) {
+                std::string odd = name;
+                odd[at] = static_cast<char>(value);
+                SCOPED_TRACE(::testing::Message() << "byte " << value << " at " << at << " of " << name);
+                expect_runs_match_bytes("Host: x\r\n" + odd + ": v\r\nKeep-Alive: timeout=5\r\n\r\n");
+            }
+        }
+    }
+}
+
 TEST(HeaderRuns, InvalidNameByteMatchesBytewise) {
     expect_runs_match_bytes("X-Na(me: v\r\n\r\n");
     expect_runs_match_bytes("X-Name : v\r\n\r\n");
@@ -970,6 +985,23 @@ TEST(HttpFramer, ConnectionEndEndsOpenRequests) {
     EXPECT_EQ(exiting.events.ends[0].response_body_bytes, 3u);
     EXPECT_EQ(exiting.events.ends[1].outcome, kProcessExit);
     EXPECT_EQ(exiting.events.ends[1].status, 0);
+}
+
+// The response counters are cleared between responses; a request that ends without
+// one must not report the previous response's status or bytes.
+TEST(HttpFramer, UnansweredRequestAfterResponse) {
+    Connection c;
+    c.read(kSimpleGet);
+    c.write(kOkHi);
+    c.read(kSimpleGet);
+    c.end(RequestOutcome::ConnectionClosed);
+    ASSERT_EQ(c.events.ends.size(), 2u);
+    EXPECT_EQ(c.events.ends[1].outcome, kConnectionClosed);
+    EXPECT_EQ(c.events.ends[1].status, 0);
+    EXPECT_EQ(c.events.ends[1].write_calls, 0u);
+    EXPECT_EQ(c.events.ends[1].response_header_bytes, 0u);
+    EXPECT_EQ(c.events.ends[1].response_body_bytes, 0u);
+    EXPECT_EQ(c.events.ends[1].largest_write_bytes, 0u);
 }
 
 TEST(HttpFramer, TooManyPipelinedRequestsStops) {
