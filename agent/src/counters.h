@@ -11,9 +11,11 @@
 
 namespace routeheap::agent {
 
-// Maps the block-size table and the mapping runs. Counting starts only after it
-// returned true; until then every hook passes through uncounted.
-bool init_counters(uint64_t max_live_blocks);
+// Maps the block-size table and the mapping runs, and sets how much live-byte change a
+// thread keeps before it updates the shared counter: a sixteenth of the sampling interval
+// `sample_bytes`, at most 16 KiB. Counting starts only after it returned true; until then
+// every hook passes through uncounted.
+bool init_counters(uint64_t max_live_blocks, uint64_t sample_bytes);
 bool counting();
 
 // Turns counting on (after the trace file was opened) or off.

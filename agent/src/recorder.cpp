@@ -463,7 +463,7 @@ __attribute__((constructor)) void start_agent() {
         report_passive("ROUTEHEAP_OUTPUT_DIR is not set; recording nothing (use `routeheap record`)");
         return;
     }
-    if (!init_counters(options().max_live_blocks)) {
+    if (!init_counters(options().max_live_blocks, options().sample_bytes)) {
         report_passive("cannot map the agent's counter tables; recording nothing");
         return;
     }

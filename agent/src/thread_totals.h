@@ -9,8 +9,8 @@
 // replaces were the largest cost of the malloc hooks.
 //
 // A sum read while another thread adds may miss that thread's latest additions,
-// which the next sample includes. Live bytes stay a shared atomic (counters.cpp),
-// because their peak needs the global value at each allocation.
+// which the next sample includes. Live bytes are a shared atomic (counters.cpp), because
+// their peak needs the global value, but small changes wait in a per-thread total first.
 #pragma once
 
 #include "thread_state.h"
@@ -26,6 +26,7 @@ enum class ThreadTotal : size_t {
     AllocationCalls,     // calls that allocated
     UsableBytes,         // malloc_usable_size of counted live blocks (may go negative per thread)
     OpenRequests,        // requests started minus requests ended (may go negative per thread)
+    UnpublishedLiveBytes,  // live-byte changes not yet added to the shared live counter
     Count,
 };
 
@@ -61,6 +62,16 @@ inline void add_thread_total(ThreadTotal total, int64_t delta) {
     // Only this thread writes its line, so a plain load and store cannot lose an add.
     std::atomic<int64_t>& value = g_lines[index - 1].values[static_cast<size_t>(total)];
     value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+
+// The calling thread's own total, which only this thread writes, or nullptr when the
+// thread shares the overflow line.
+inline std::atomic<int64_t>* own_thread_total(ThreadTotal total) {
+    using namespace thread_totals_detail;
+    int32_t index = t_thread.totals_line;
+    if (index == 0) [[unlikely]] index = claim_line();
+    if (index < 0) [[unlikely]] return nullptr;
+    return &g_lines[index - 1].values[static_cast<size_t>(total)];
 }
 
 // The sum over every thread that ever added.

@@ -12,6 +12,8 @@
 //                            sees while the program starts
 //   heap_workloads fork      the parent allocates before and after a fork; the child
 //                            allocates 3 x 1 MiB and leaves with _exit
+//   heap_workloads small     64 blocks of 100 B, all live at once, then freed: a peak
+//                            of 6400 B made only of small blocks
 //
 // Every mode prints "done" last. No mode calls malloc(0) or frees NULL: those calls are
 // counted differently by design, and the agent's own tests cover them.
@@ -142,11 +144,22 @@ int run_fork() {
     return 0;
 }
 
+int run_small() {
+    constexpr int kBlocks = 64;
+    void* blocks[kBlocks];
+    for (void*& block : blocks) {
+        block = std::malloc(100);
+        g_sink = block;
+    }
+    for (void* block : blocks) std::free(block);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2) {
-        std::fprintf(stderr, "usage: heap_workloads threads|realloc|new|fork|idle\n");
+        std::fprintf(stderr, "usage: heap_workloads threads|realloc|new|fork|small|idle\n");
         return 64;
     }
     int result = 64;
@@ -158,10 +171,12 @@ int main(int argc, char** argv) {
         result = run_new();
     } else if (std::strcmp(argv[1], "fork") == 0) {
         result = run_fork();
+    } else if (std::strcmp(argv[1], "small") == 0) {
+        result = run_small();
     } else if (std::strcmp(argv[1], "idle") == 0) {
         result = 0;
     } else {
-        std::fprintf(stderr, "heap_workloads: unknown mode '%s'; use threads, realloc, new, fork or idle\n", argv[1]);
+        std::fprintf(stderr, "heap_workloads: unknown mode '%s'; use threads, realloc, new, fork, small or idle\n", argv[1]);
         return 64;
     }
     if (result == 0) std::puts("done");

@@ -68,6 +68,24 @@ TEST(AgentCounters, LivePeakSeesBriefBlock) {
     EXPECT_EQ(peak, 1 << 20);
 }
 
+// Peaks in exact mode see every byte, even where no single block is large: the agent keeps
+// small live-byte changes per thread only when it samples stacks.
+TEST(AgentCounters, ExactModePeakSeesSmallBlocks) {
+    TempDir dir;
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_SAMPLE_BYTES"] = "1";
+    const RunResult run = run_program({native("heap_workloads"), "small"}, environment);
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    const std::vector<std::string> traces = dir.traces();
+    ASSERT_EQ(traces.size(), 1u);
+    const std::vector<trace::CounterSample> samples = read_trace(traces.front()).samples();
+    ASSERT_FALSE(samples.empty());
+    int64_t peak = 0;
+    for (const trace::CounterSample& sample : samples) peak = std::max(peak, sample.native_live_peak_bytes);
+    // 64 blocks of 100 bytes, live together before anything else of the program.
+    EXPECT_GE(peak - samples.front().current.native_live_bytes, 6400);
+}
+
 TEST(AgentCounters, FirstSampleIsProcessStart) {
     TempDir dir;
     const TraceFile file = run_and_read({native("alloc_totals")}, dir);
