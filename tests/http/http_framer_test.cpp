@@ -147,12 +147,12 @@ HeaderOutcome feed_bytewise(std::string_view text) {
     return outcome_of(parser, HeaderParser::Step::More, text.size());
 }
 
-HeaderOutcome feed_in_runs(std::string_view text, size_t piece) {
+// Feeds `parts` in order with feed_run(), as consecutive reads of one section.
+HeaderOutcome feed_parts(const std::vector<std::string_view>& parts) {
     HeaderParser parser;
     parser.reset();
     size_t total = 0;
-    while (total < text.size()) {
-        const std::string_view part = text.substr(total, piece);
+    for (const std::string_view part : parts) {
         size_t consumed = 0;
         const HeaderParser::Step step =
             parser.feed_run(reinterpret_cast<const uint8_t*>(part.data()), part.size(), consumed);
@@ -165,22 +165,14 @@ HeaderOutcome feed_in_runs(std::string_view text, size_t piece) {
     return outcome_of(parser, HeaderParser::Step::More, total);
 }
 
-// Feeds `text` with feed_run() in two runs cut at `cut`.
+HeaderOutcome feed_in_runs(std::string_view text, size_t piece) {
+    std::vector<std::string_view> parts;
+    for (size_t at = 0; at < text.size(); at += piece) parts.push_back(text.substr(at, piece));
+    return feed_parts(parts);
+}
+
 HeaderOutcome feed_in_two_runs(std::string_view text, size_t cut) {
-    HeaderParser parser;
-    parser.reset();
-    size_t total = 0;
-    for (const std::string_view part : {text.substr(0, cut), text.substr(cut)}) {
-        size_t consumed = 0;
-        const HeaderParser::Step step =
-            parser.feed_run(reinterpret_cast<const uint8_t*>(part.data()), part.size(), consumed);
-        total += consumed;
-        if (step == HeaderParser::Step::Error || step == HeaderParser::Step::SectionDone) {
-            return outcome_of(parser, step, total);
-        }
-        if (consumed != part.size()) return outcome_of(parser, HeaderParser::Step::Error, total);
-    }
-    return outcome_of(parser, HeaderParser::Step::More, total);
+    return feed_parts({text.substr(0, cut), text.substr(cut)});
 }
 
 // Texts up to this size are also cut at every byte; longer ones only into fixed pieces.
