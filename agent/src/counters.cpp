@@ -393,7 +393,7 @@ void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* res
 }
 
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
-                   bool reset_peaks) {
+                   bool reset_peaks, uint64_t time_ns) {
     current.native_live_bytes = g_native.live.load(std::memory_order_relaxed);
     const ThreadTotalSums totals = sum_all_thread_totals();
     current.native_live_bytes += totals[ThreadTotal::UnpublishedLiveBytes];
@@ -401,7 +401,7 @@ void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t&
     current.v8_committed_bytes = g_mapping.committed.load(std::memory_order_relaxed);
     current.native_allocated_total = static_cast<uint64_t>(totals[ThreadTotal::AllocatedBytes]);
     current.native_allocation_calls = static_cast<uint64_t>(totals[ThreadTotal::AllocationCalls]);
-    current.rss_bytes = read_rss_bytes();
+    current.rss_bytes = read_rss_bytes(time_ns);
 
     if (reset_peaks) {
         native_live_peak = g_native.live_peak.exchange(current.native_live_bytes, std::memory_order_relaxed);
@@ -415,15 +415,17 @@ void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t&
     if (v8_committed_peak < current.v8_committed_bytes) v8_committed_peak = current.v8_committed_bytes;
 }
 
-int64_t read_rss_bytes() {
+int64_t read_rss_bytes(uint64_t time_ns) {
     ErrnoSaver errno_saver;
-    const uint64_t now = now_ns();
     const uint64_t cached_time = g_cached_rss_time_ns.load(std::memory_order_relaxed);
-    if (cached_time != 0 && now - cached_time < kRssReuseNs) return g_cached_rss.load(std::memory_order_relaxed);
+    // Another thread's reading may be newer than `time_ns`, and is reused too.
+    if (cached_time != 0 && (time_ns < cached_time || time_ns - cached_time < kRssReuseNs)) {
+        return g_cached_rss.load(std::memory_order_relaxed);
+    }
 
     const int64_t rss = read_statm();
     g_cached_rss.store(rss, std::memory_order_relaxed);
-    g_cached_rss_time_ns.store(rss >= 0 ? now : 0, std::memory_order_relaxed);
+    g_cached_rss_time_ns.store(rss >= 0 ? time_ns : 0, std::memory_order_relaxed);
     return rss;
 }
 

@@ -60,14 +60,15 @@ struct MremapTicket {
 MremapTicket begin_mremap(const HookScope& scope, void* old_address, size_t old_length);
 void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* result, size_t new_length);
 
-// Reads every counter. With `reset_peaks`, the peaks are exchanged for the current
-// values, so the next sample's peaks cover only the time after this one.
+// Reads every counter at `time_ns`, the caller's CLOCK_MONOTONIC time (now_ns()) taken
+// within the same hooked call. With `reset_peaks`, the peaks are exchanged for the
+// current values, so the next sample's peaks cover only the time after this one.
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
-                   bool reset_peaks);
+                   bool reset_peaks, uint64_t time_ns);
 
 // Resident set size from /proc/self/statm, -1 when it cannot be read. A value read
-// less than 1 ms ago is reused.
-int64_t read_rss_bytes();
+// less than 1 ms before `time_ns` is reused.
+int64_t read_rss_bytes(uint64_t time_ns);
 
 // In a forked child: the live and committed figures carry over (the child inherits
 // the parent's heap and mappings), the totals restart at zero and the cached statm

@@ -314,7 +314,9 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     sample.reason = static_cast<uint16_t>(reason);
     sample.time_ns = time_ns;
     sample.connection_id = connection_id;
-    read_counters(sample.current, sample.native_live_peak_bytes, sample.v8_committed_peak_bytes, true);
+    // The sample's time is the time of the hooked call that takes it, so it also dates the
+    // RSS reading without another clock read.
+    read_counters(sample.current, sample.native_live_peak_bytes, sample.v8_committed_peak_bytes, true, time_ns);
     return true;
 }
 
