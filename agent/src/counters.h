@@ -61,14 +61,15 @@ MremapTicket begin_mremap(const HookScope& scope, void* old_address, size_t old_
 void finish_mremap(const HookScope& scope, const MremapTicket& ticket, void* result, size_t new_length);
 
 // Reads every counter at `time_ns`, the caller's CLOCK_MONOTONIC time (now_ns()) taken
-// within the same hooked call. With `reset_peaks`, the peaks are exchanged for the
-// current values, so the next sample's peaks cover only the time after this one.
+// within the same hooked call, reusing an RSS reading younger than `rss_max_age_ns`.
+// With `reset_peaks`, the peaks are exchanged for the current values, so the next
+// sample's peaks cover only the time after this one.
 void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t& v8_committed_peak,
-                   bool reset_peaks, uint64_t time_ns);
+                   bool reset_peaks, uint64_t time_ns, uint64_t rss_max_age_ns);
 
-// Resident set size from /proc/self/statm, -1 when it cannot be read. A value read
-// less than 1 ms before `time_ns` is reused.
-int64_t read_rss_bytes(uint64_t time_ns);
+// Resident set size from /proc/self/statm, -1 when it cannot be read. A reading taken
+// less than `max_age_ns` before `time_ns` (or after it, by another thread) is reused.
+int64_t read_rss_bytes(uint64_t time_ns, uint64_t max_age_ns);
 
 // In a forked child: the live and committed figures carry over (the child inherits
 // the parent's heap and mappings), the totals restart at zero and the cached statm

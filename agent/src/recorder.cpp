@@ -315,8 +315,15 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     sample.time_ns = time_ns;
     sample.connection_id = connection_id;
     // The sample's time is the time of the hooked call that takes it, so it also dates the
-    // RSS reading without another clock read.
-    read_counters(sample.current, sample.native_live_peak_bytes, sample.v8_committed_peak_bytes, true, time_ns);
+    // RSS reading without another clock read. Request samples reuse the reading of the
+    // writer thread's periodic samples, which are ROUTEHEAP_SAMPLE_MS apart while any
+    // request is open; every other sample reads RSS anew.
+    const bool request_sample = reason == trace::SampleReason::RequestStart ||
+                                reason == trace::SampleReason::ResponseStart ||
+                                reason == trace::SampleReason::RequestEnd;
+    const uint64_t rss_max_age_ns = request_sample ? uint64_t{options().sample_ms} * kNsPerMs : 0;
+    read_counters(sample.current, sample.native_live_peak_bytes, sample.v8_committed_peak_bytes, true, time_ns,
+                  rss_max_age_ns);
     return true;
 }
 
