@@ -13,12 +13,6 @@ bool has_header(const Record& record, RecordType type, size_t size = sizeof(Reco
 }
 
 template <typename Record>
-void set_header(Record& record, RecordType type, size_t size = sizeof(Record)) {
-    record.header.type = static_cast<uint16_t>(type);
-    record.header.size = static_cast<uint16_t>(size);
-}
-
-template <typename Record>
 void append(ExpandedRecords& out, const Record& record) {
     std::memcpy(out.bytes + out.size, &record, sizeof(record));
     out.size += sizeof(record);

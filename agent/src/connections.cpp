@@ -85,12 +85,6 @@ Slot* find_slot(int fd, bool create) {
     return page != nullptr ? &page->slots[fd % kSlotsPerPage] : nullptr;
 }
 
-template <typename Record>
-void set_header(Record& record, RecordType type, size_t size = sizeof(Record)) {
-    record.header.type = static_cast<uint16_t>(type);
-    record.header.size = static_cast<uint16_t>(size);
-}
-
 void emit_framing_stopped(uint64_t connection_id, uint64_t time_ns, std::string_view reason) {
     alignas(8) unsigned char buffer[sizeof(trace::FramingStopped) + trace::kMaxTextBytes];
     if (reason.size() > trace::kMaxTextBytes) reason = reason.substr(0, trace::kMaxTextBytes);

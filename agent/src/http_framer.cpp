@@ -48,12 +48,6 @@ int hex_value(uint8_t byte) {
     return -1;
 }
 
-template <typename Record>
-void set_header(Record& record, trace::RecordType type) {
-    record.header.type = static_cast<uint16_t>(type);
-    record.header.size = sizeof(Record);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------

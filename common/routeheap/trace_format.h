@@ -460,6 +460,14 @@ struct ModuleUnload {
 };
 static_assert(sizeof(ModuleUnload) == 24);
 
+// Fills a record's header: its type, and its size in bytes including any text that
+// follows the fixed part.
+template <typename Record>
+constexpr void set_header(Record& record, RecordType type, size_t size = sizeof(Record)) {
+    record.header.type = static_cast<uint16_t>(type);
+    record.header.size = static_cast<uint16_t>(size);
+}
+
 template <typename Record>
 constexpr bool kIsRecord = std::has_unique_object_representations_v<Record> &&
                            std::is_standard_layout_v<Record> && offsetof(Record, header) == 0;

@@ -13,12 +13,6 @@ namespace routeheap::trace {
 namespace {
 
 template <typename Record>
-void set_header(Record& record, RecordType type, size_t size = sizeof(Record)) {
-    record.header.type = static_cast<uint16_t>(type);
-    record.header.size = static_cast<uint16_t>(size);
-}
-
-template <typename Record>
 void append_bytes(std::vector<uint8_t>& out, const Record& record) {
     const auto* bytes = reinterpret_cast<const uint8_t*>(&record);
     out.insert(out.end(), bytes, bytes + sizeof(record));
