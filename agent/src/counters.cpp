@@ -59,9 +59,9 @@ std::atomic<int64_t> g_cached_rss{-1};
 std::atomic<uint64_t> g_cached_rss_time_ns{0};
 
 // Returns the peak and restarts it from `baseline`. A peak that no update raised since the
-// last restart already equals the baseline and is left alone, which saves a locked
-// exchange on most samples of small requests; a raise that races with the load counts
-// in the next sample's peak.
+// last restart already equals the baseline and is left alone. That saves a locked exchange
+// on most samples of small requests, and a raise that races with the load counts in the
+// next sample's peak.
 int64_t take_peak(std::atomic<int64_t>& peak, int64_t baseline) {
     const int64_t seen = peak.load(std::memory_order_relaxed);
     if (seen == baseline) return seen;
@@ -415,8 +415,8 @@ void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t&
     current.rss_bytes = read_rss_bytes(time_ns, rss_max_age_ns);
 
     if (reset_peaks) {
-        // The live peak restarts from the shared counter, which is what allocating threads
-        // raise it with; the changes still waiting per thread are within the documented bound.
+        // The live peak restarts from the shared counter, because allocating threads raise it
+        // with that counter. Changes still waiting per thread stay within add_native's bound.
         native_live_peak = take_peak(g_native.live_peak, published_live);
         v8_committed_peak = take_peak(g_mapping.committed_peak, current.v8_committed_bytes);
     } else {
