@@ -22,6 +22,7 @@ FakeRecorder& fake_recorder() {
 void FakeRecorder::clear() {
     records.clear();
     samples.clear();
+    stream.clear();
     compact_records = 0;
     open_requests = 0;
     max_open_requests = 0;
@@ -43,6 +44,7 @@ bool emit_record(const void* record, size_t size) {
     const uint8_t* bytes = static_cast<const uint8_t*>(record);
     testing::FakeRecorder& recorder = testing::fake_recorder();
     // Samples are listed when they are read; compact records as the records they stand for.
+    if (!trace::is_compact_record(header.type)) recorder.stream.emplace_back(bytes, bytes + size);
     if (header.type == static_cast<uint16_t>(trace::RecordType::CounterSample)) return true;
     if (!trace::is_compact_record(header.type)) {
         recorder.records.emplace_back(bytes, bytes + size);
@@ -58,6 +60,7 @@ bool emit_record(const void* record, size_t size) {
     trace::RecordHeader inner{};
     const uint8_t* inner_bytes = nullptr;
     while (cursor.next(inner, inner_bytes)) {
+        recorder.stream.emplace_back(inner_bytes, inner_bytes + inner.size);
         if (inner.type != static_cast<uint16_t>(trace::RecordType::CounterSample)) {
             recorder.records.emplace_back(inner_bytes, inner_bytes + inner.size);
         }
@@ -77,7 +80,8 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
 }
 
 void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns) {
-    testing::fake_recorder().samples.push_back({reason, connection_id, time_ns});
+    trace::CounterSample sample;
+    if (read_counter_sample(reason, connection_id, time_ns, sample)) emit_record(&sample, sizeof(sample));
 }
 
 void request_opened() {

@@ -21,6 +21,9 @@ struct FakeRecorder {
     // Every record but CounterSamples, with compact records replaced by what they stand for.
     std::vector<std::vector<uint8_t>> records;
     std::vector<CounterSampleCall> samples;  // every sample read, in order
+    // Every record emitted, CounterSamples included, in emit order, with each compact
+    // record replaced by its expanded records as a trace reader receives them.
+    std::vector<std::vector<uint8_t>> stream;
     int compact_records = 0;
     int open_requests = 0;
     int max_open_requests = 0;
