@@ -278,9 +278,9 @@ struct CompactRequestHead {
 };
 static_assert(sizeof(CompactRequestHead) == 112);
 
-// A final response written whole by one call that carried no other response: its
-// ResponseHead, the RequestEnd (outcome Complete, one write call), the RequestEnd
-// CounterSample and the call's ResponseWrite (fully accepted), in one record.
+// A final response written whole by one fully accepted call that began with it and
+// completed no other response head: its ResponseHead, the RequestEnd (outcome Complete,
+// one write call), the RequestEnd CounterSample and the call's ResponseWrite, in one record.
 struct CompactResponse {
     RecordHeader header;
     uint16_t status;
@@ -368,7 +368,7 @@ struct TraceEnd {
     RecordHeader header;
     uint32_t reserved;
     uint64_t time_ns;
-    uint64_t dropped_records;  // records lost because a buffer was full
+    uint64_t dropped_records;  // records lost because a buffer was full (a compact record counts once)
 };
 static_assert(sizeof(TraceEnd) == 24);
 
