@@ -376,7 +376,6 @@ void TraceReader::decode_records(TraceSink& sink, const uint8_t* raw, size_t siz
     trace::RecordHeader header{};
     const uint8_t* bytes = nullptr;
     TraceEvent event;
-    trace::ExpandedRecords expanded;
     while (cursor.next(header, bytes)) {
         if (!is_known_type(header.type)) {
             ++summary_.unknown_records;
@@ -384,17 +383,15 @@ void TraceReader::decode_records(TraceSink& sink, const uint8_t* raw, size_t siz
         }
         if (trace::is_compact_record(header.type)) {
             // Consumers see the records a compact record stands for, never the record itself.
-            if (!trace::expand_compact_record(header, bytes, expanded)) {
+            const bool expanded = trace::for_each_expanded_record(
+                header, bytes, [&](const trace::RecordHeader& inner_header, const uint8_t* inner_bytes) {
+                    if (decode_event(inner_header, inner_bytes, event)) sink.on_event(event);
+                });
+            if (!expanded) {
                 ++summary_.malformed_records;
                 continue;
             }
             ++summary_.records_read;
-            trace::RecordCursor inner(expanded.bytes, expanded.size);
-            trace::RecordHeader inner_header{};
-            const uint8_t* inner_bytes = nullptr;
-            while (inner.next(inner_header, inner_bytes)) {
-                if (decode_event(inner_header, inner_bytes, event)) sink.on_event(event);
-            }
             last_record_is_exec_ = false;
             continue;
         }

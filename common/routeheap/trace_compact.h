@@ -3,6 +3,7 @@
 // replaces, so the expanded records are what an agent without them would write.
 #pragma once
 
+#include <routeheap/trace_block.h>
 #include <routeheap/trace_format.h>
 
 #include <cstddef>
@@ -29,6 +30,19 @@ bool is_compact_record(uint16_t type);
 // for into `out`, in the order the agent would have written them. Returns false when the
 // record is too short for its layout and text, or `header` names no compact type.
 bool expand_compact_record(const RecordHeader& header, const uint8_t* record, ExpandedRecords& out);
+
+// Calls `visit(header, bytes)` for each record that the compact record `record` stands
+// for, in order. Returns false without calling it when expand_compact_record() fails.
+template <typename Visit>
+bool for_each_expanded_record(const RecordHeader& header, const uint8_t* record, Visit&& visit) {
+    ExpandedRecords expanded;
+    if (!expand_compact_record(header, record, expanded)) return false;
+    RecordCursor cursor(expanded.bytes, expanded.size);
+    RecordHeader inner{};
+    const uint8_t* bytes = nullptr;
+    while (cursor.next(inner, bytes)) visit(inner, bytes);
+    return true;
+}
 
 // The compact form of a RequestStart sample followed by its request's RequestHead, whose
 // header.size must count the method and path bytes. Returns false where the compact form

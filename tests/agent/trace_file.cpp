@@ -73,22 +73,17 @@ TraceFile read_trace(const std::string& path) {
         trace::RecordCursor cursor(raw.data(), block.raw_size);
         trace::RecordHeader header{};
         const uint8_t* bytes = nullptr;
+        const auto keep = [&file](const trace::RecordHeader& record, const uint8_t* record_bytes) {
+            file.records.push_back(TraceRecord{static_cast<trace::RecordType>(record.type),
+                                               std::vector<uint8_t>(record_bytes, record_bytes + record.size)});
+        };
         while (cursor.next(header, bytes)) {
             if (!trace::is_compact_record(header.type)) {
-                file.records.push_back(TraceRecord{static_cast<trace::RecordType>(header.type),
-                                                   std::vector<uint8_t>(bytes, bytes + header.size)});
-                continue;
-            }
-            trace::ExpandedRecords expanded;
-            if (!trace::expand_compact_record(header, bytes, expanded)) {
+                keep(header, bytes);
+            } else if (trace::for_each_expanded_record(header, bytes, keep)) {
+                ++file.compact_records;
+            } else {
                 file.stop_reason = "malformed compact record";
-                continue;
-            }
-            ++file.compact_records;
-            trace::RecordCursor inner(expanded.bytes, expanded.size);
-            while (inner.next(header, bytes)) {
-                file.records.push_back(TraceRecord{static_cast<trace::RecordType>(header.type),
-                                                   std::vector<uint8_t>(bytes, bytes + header.size)});
             }
         }
         if (cursor.malformed()) file.stop_reason = "malformed record";

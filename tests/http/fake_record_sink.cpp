@@ -43,28 +43,23 @@ bool emit_record(const void* record, size_t size) {
     }
     const uint8_t* bytes = static_cast<const uint8_t*>(record);
     testing::FakeRecorder& recorder = testing::fake_recorder();
-    // Samples are listed when they are read; compact records as the records they stand for.
-    if (!trace::is_compact_record(header.type)) recorder.stream.emplace_back(bytes, bytes + size);
-    if (header.type == static_cast<uint16_t>(trace::RecordType::CounterSample)) return true;
+    // Compact records are kept as the records they stand for. Samples go to `stream` only,
+    // because `samples` lists them when they are read.
+    const auto keep = [&recorder](const trace::RecordHeader& kept, const uint8_t* kept_bytes) {
+        recorder.stream.emplace_back(kept_bytes, kept_bytes + kept.size);
+        if (kept.type != static_cast<uint16_t>(trace::RecordType::CounterSample)) {
+            recorder.records.emplace_back(kept_bytes, kept_bytes + kept.size);
+        }
+    };
     if (!trace::is_compact_record(header.type)) {
-        recorder.records.emplace_back(bytes, bytes + size);
+        keep(header, bytes);
         return true;
     }
-    trace::ExpandedRecords expanded;
-    if (!trace::expand_compact_record(header, bytes, expanded)) {
+    if (!trace::for_each_expanded_record(header, bytes, keep)) {
         std::fprintf(stderr, "compact record of type %u does not expand\n", header.type);
         std::abort();
     }
     ++recorder.compact_records;
-    trace::RecordCursor cursor(expanded.bytes, expanded.size);
-    trace::RecordHeader inner{};
-    const uint8_t* inner_bytes = nullptr;
-    while (cursor.next(inner, inner_bytes)) {
-        recorder.stream.emplace_back(inner_bytes, inner_bytes + inner.size);
-        if (inner.type != static_cast<uint16_t>(trace::RecordType::CounterSample)) {
-            recorder.records.emplace_back(inner_bytes, inner_bytes + inner.size);
-        }
-    }
     return true;
 }
 

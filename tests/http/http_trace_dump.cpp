@@ -137,13 +137,9 @@ int main(int argc, char** argv) {
             }
             // Printed as the records it stands for, so the output does not depend on compaction.
             ++compact_records;
-            ExpandedRecords expanded;
-            if (!expand_compact_record(record, bytes, expanded)) {
+            if (!for_each_expanded_record(record, bytes, print_record)) {
                 std::fprintf(stderr, "http_trace_dump: malformed compact record of type %u\n", record.type);
-                continue;
             }
-            RecordCursor inner(expanded.bytes, expanded.size);
-            while (inner.next(record, bytes)) print_record(record, bytes);
         }
     }
     std::printf("compact-records %zu\n", compact_records);
