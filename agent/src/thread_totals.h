@@ -50,20 +50,6 @@ int32_t claim_line();
 
 }  // namespace thread_totals_detail
 
-// Adds `delta` to the calling thread's total.
-inline void add_thread_total(ThreadTotal total, int64_t delta) {
-    using namespace thread_totals_detail;
-    int32_t index = t_thread.totals_line;
-    if (index == 0) [[unlikely]] index = claim_line();
-    if (index < 0) [[unlikely]] {
-        g_shared_line.values[static_cast<size_t>(total)].fetch_add(delta, std::memory_order_relaxed);
-        return;
-    }
-    // Only this thread writes its line, so a plain load and store cannot lose an add.
-    std::atomic<int64_t>& value = g_lines[index - 1].values[static_cast<size_t>(total)];
-    value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
-}
-
 // The calling thread's own total, which only this thread writes, or nullptr when the
 // thread shares the overflow line.
 inline std::atomic<int64_t>* own_thread_total(ThreadTotal total) {
@@ -72,6 +58,17 @@ inline std::atomic<int64_t>* own_thread_total(ThreadTotal total) {
     if (index == 0) [[unlikely]] index = claim_line();
     if (index < 0) [[unlikely]] return nullptr;
     return &g_lines[index - 1].values[static_cast<size_t>(total)];
+}
+
+// Adds `delta` to the calling thread's total.
+inline void add_thread_total(ThreadTotal total, int64_t delta) {
+    std::atomic<int64_t>* value = own_thread_total(total);
+    if (value == nullptr) [[unlikely]] {
+        thread_totals_detail::g_shared_line.values[static_cast<size_t>(total)].fetch_add(delta, std::memory_order_relaxed);
+        return;
+    }
+    // Only this thread writes its line, so a plain load and store cannot lose an add.
+    value->store(value->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
 
 // The sum over every thread that ever added.
