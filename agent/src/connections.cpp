@@ -175,7 +175,6 @@ public:
         if (pending_start_ && pending_connection_id_ == end.connection_id) pending_start_ = false;
         const bool joins_head = held_ == Held::ResponseHead && response_head_.connection_id == end.connection_id &&
                                 response_head_.request_index == end.request_index;
-        if (!joins_head) flush();
         trace::CounterSample sample;
         const bool sampled = read_counter_sample(trace::SampleReason::RequestEnd, end.connection_id, end.time_ns, sample);
         if (joins_head && sampled) {
