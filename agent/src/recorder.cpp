@@ -316,8 +316,8 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     sample.connection_id = connection_id;
     // The sample's time is the time of the hooked call that takes it, so it also dates the
     // RSS reading without another clock read. Request samples reuse the reading of the
-    // writer thread's periodic samples, which are ROUTEHEAP_SAMPLE_MS apart while any
-    // request is open; every other sample reads RSS anew.
+    // writer thread's periodic samples, which come every ROUTEHEAP_SAMPLE_MS while any
+    // request is open. Every other sample reads RSS anew.
     const bool request_sample = reason == trace::SampleReason::RequestStart ||
                                 reason == trace::SampleReason::ResponseStart ||
                                 reason == trace::SampleReason::RequestEnd;

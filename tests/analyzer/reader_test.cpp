@@ -108,7 +108,7 @@ TEST(Reader, RoundTripEveryRecordType) {
     EXPECT_EQ(std::get<trace::TraceEnd>(sink.events[14]).dropped_records, 7u);
 }
 
-// The agent writes a small request as two compact records; the reader hands out the six
+// The agent writes a small request as two compact records. The reader hands out the six
 // records they stand for, in the agent's order, and counts a damaged one as malformed.
 TEST(Reader, CompactRecordsReadAsTheRecordsTheyReplace) {
     const auto folder = fresh_folder("reader");
