@@ -1,4 +1,4 @@
-// The requested-size table of live malloc blocks.
+// The requested sizes of live malloc blocks: shadow bytes and the large-slack table.
 #include "block_sizes.h"
 
 #include "real_functions.h"
@@ -10,24 +10,117 @@ namespace routeheap::agent {
 namespace {
 
 constexpr uint64_t kMaxAddress = uint64_t{1} << 48;
+constexpr size_t kPieceBytes = size_t{1} << (30 - 4);  // a GiB of 16-byte granules
+constexpr size_t kPieceCount = size_t{1} << (48 - 30);
+
+// Marks a GiB whose shadow piece could not be mapped; its blocks use the table.
+std::atomic<uint8_t>* const kUnmappable = reinterpret_cast<std::atomic<uint8_t>*>(uintptr_t{1});
+
+void* map_reserved(size_t bytes) {
+    // MAP_NORESERVE: pages are committed as entries land in them.
+    void* memory =
+        real().mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return memory == MAP_FAILED ? nullptr : memory;
+}
 
 }  // namespace
 
 bool BlockSizes::init(uint64_t max_live_blocks) {
+    static_assert(kPieceShift == 30 && kAddressBits == 48, "kPieceBytes and kPieceCount assume these");
     size_t slots = 1024;
     unsigned bits = 10;
     while (slots < max_live_blocks * 2) {
         slots <<= 1;
         ++bits;
     }
-    // MAP_NORESERVE: pages are committed as entries land in them.
-    void* memory = real().mmap(nullptr, slots * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (memory == MAP_FAILED) return false;
-    slots_ = static_cast<std::atomic<uint64_t>*>(memory);
+    void* pieces = map_reserved(kPieceCount * sizeof(std::atomic<Shadow*>));
+    if (pieces == nullptr) return false;
+    void* table = map_reserved(slots * sizeof(uint64_t));
+    if (table == nullptr) {
+        real().munmap(pieces, kPieceCount * sizeof(std::atomic<Shadow*>));
+        return false;
+    }
+    pieces_ = static_cast<std::atomic<Shadow*>*>(pieces);
+    slots_ = static_cast<std::atomic<uint64_t>*>(table);
     mask_ = slots - 1;
     shift_ = 64 - bits;
     return true;
+}
+
+BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address) const {
+    Shadow* piece = pieces_[address >> kPieceShift].load(std::memory_order_acquire);
+    if (piece == nullptr || piece == kUnmappable) return nullptr;
+    return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+}
+
+BlockSizes::Shadow* BlockSizes::shadow_for_insert(uint64_t address) {
+    std::atomic<Shadow*>& entry = pieces_[address >> kPieceShift];
+    Shadow* piece = entry.load(std::memory_order_acquire);
+    if (piece == nullptr) [[unlikely]] {
+        void* memory = map_reserved(kPieceBytes);
+        Shadow* mapped = memory == nullptr ? kUnmappable : static_cast<Shadow*>(memory);
+        if (entry.compare_exchange_strong(piece, mapped, std::memory_order_acq_rel)) {
+            piece = mapped;
+        } else if (memory != nullptr) {
+            real().munmap(memory, kPieceBytes);  // another thread mapped this GiB first
+        }
+    }
+    if (piece == kUnmappable) return nullptr;
+    return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+}
+
+bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& table_full) {
+    const auto address = reinterpret_cast<uint64_t>(block);
+    if ((address & 15) != 0 || address >= kMaxAddress || slack >= (size_t{1} << kSlackBits)) return false;
+    Shadow* shadow = shadow_for_insert(address);
+    if (shadow != nullptr && slack <= kMaxShadowSlack) {
+        shadow->store(static_cast<uint8_t>((slack + 1) | (sampled ? kShadowSampled : 0)), std::memory_order_relaxed);
+        return true;
+    }
+    if (!table_insert(address, slack, sampled, table_full)) return false;
+    if (shadow != nullptr) shadow->store(kInTable, std::memory_order_relaxed);
+    return true;
+}
+
+bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
+    const auto address = reinterpret_cast<uint64_t>(block);
+    if ((address & 15) != 0 || address >= kMaxAddress) return false;
+    Shadow* shadow = shadow_of(address);
+    if (shadow != nullptr) {
+        // Only the block's owner writes its byte, so a plain load and store suffice.
+        const uint8_t code = shadow->load(std::memory_order_relaxed);
+        if (code == 0) return false;
+        shadow->store(0, std::memory_order_relaxed);
+        if (code != kInTable) {
+            slack = static_cast<size_t>(code & ~kShadowSampled) - 1;
+            sampled = (code & kShadowSampled) != 0;
+            return true;
+        }
+    } else if (pieces_[address >> kPieceShift].load(std::memory_order_acquire) == nullptr) {
+        return false;  // no block of this GiB was ever tracked
+    }
+    std::atomic<uint64_t>* slot = table_find(address >> 4);
+    if (slot == nullptr) return false;
+    const uint64_t current = slot->load(std::memory_order_relaxed);
+    slot->store(kTombstone, std::memory_order_relaxed);
+    slack = static_cast<size_t>(current & ((uint64_t{1} << kSlackBits) - 1));
+    sampled = (current & kSampledBit) != 0;
+    return true;
+}
+
+void BlockSizes::clear_sampled(const void* block) {
+    const auto address = reinterpret_cast<uint64_t>(block);
+    if ((address & 15) != 0 || address >= kMaxAddress) return;
+    Shadow* shadow = shadow_of(address);
+    if (shadow != nullptr) {
+        const uint8_t code = shadow->load(std::memory_order_relaxed);
+        if (code != kInTable) {
+            shadow->store(code & ~kShadowSampled, std::memory_order_relaxed);
+            return;
+        }
+    }
+    std::atomic<uint64_t>* slot = table_find(address >> 4);
+    if (slot != nullptr) slot->store(slot->load(std::memory_order_relaxed) & ~kSampledBit, std::memory_order_relaxed);
 }
 
 size_t BlockSizes::home_slot(uint64_t key) const {
@@ -35,14 +128,9 @@ size_t BlockSizes::home_slot(uint64_t key) const {
     return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
 }
 
-bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& table_full) {
-    const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress || slack >= (size_t{1} << kSlackBits)) {
-        return false;
-    }
+bool BlockSizes::table_insert(uint64_t address, size_t slack, bool sampled, bool& table_full) {
     const uint64_t key = address >> 4;
     const uint64_t entry = (key << kKeyShift) | (sampled ? kSampledBit : 0) | slack;
-
     size_t slot = home_slot(key);
     for (size_t probe = 0; probe < kMaxProbe; ++probe, slot = (slot + 1) & mask_) {
         uint64_t current = slots_[slot].load(std::memory_order_relaxed);
@@ -54,7 +142,7 @@ bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& tab
     return false;
 }
 
-std::atomic<uint64_t>* BlockSizes::find(uint64_t key) const {
+std::atomic<uint64_t>* BlockSizes::table_find(uint64_t key) const {
     size_t slot = home_slot(key);
     for (size_t probe = 0; probe < kMaxProbe; ++probe, slot = (slot + 1) & mask_) {
         const uint64_t current = slots_[slot].load(std::memory_order_relaxed);
@@ -62,26 +150,6 @@ std::atomic<uint64_t>* BlockSizes::find(uint64_t key) const {
         if (current != kTombstone && (current >> kKeyShift) == key) return &slots_[slot];
     }
     return nullptr;
-}
-
-bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
-    const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress) return false;
-    std::atomic<uint64_t>* slot = find(address >> 4);
-    if (slot == nullptr) return false;
-    // Only the block's owner removes or changes its entry, so plain loads and stores suffice.
-    const uint64_t current = slot->load(std::memory_order_relaxed);
-    slot->store(kTombstone, std::memory_order_relaxed);
-    slack = static_cast<size_t>(current & ((uint64_t{1} << kSlackBits) - 1));
-    sampled = (current & kSampledBit) != 0;
-    return true;
-}
-
-void BlockSizes::clear_sampled(const void* block) {
-    const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress) return;
-    std::atomic<uint64_t>* slot = find(address >> 4);
-    if (slot != nullptr) slot->store(slot->load(std::memory_order_relaxed) & ~kSampledBit, std::memory_order_relaxed);
 }
 
 }  // namespace routeheap::agent

@@ -110,9 +110,9 @@ void report_untrackable_block(bool table_full) {
     if (!table_full) return;
     static LogSite site;
     LogLine line;
-    line.add("more live malloc blocks than ROUTEHEAP_MAX_LIVE_BLOCKS=");
+    line.add("more live malloc blocks with over 125 bytes of slack (aligned or page-rounded) than ROUTEHEAP_MAX_LIVE_BLOCKS=");
     line.add_unsigned(options().max_live_blocks);
-    line.add(" allows; later blocks are left out of the native counters (raise the limit)");
+    line.add(" allows; later such blocks are left out of the native counters (raise the limit)");
     log_once(site, line);
 }
 

@@ -11,7 +11,7 @@
 
 namespace routeheap::agent {
 
-// Maps the block-size table and the mapping runs, and sets how much live-byte change a
+// Maps the block-size store and the mapping runs, and sets how much live-byte change a
 // thread keeps before it updates the shared counter: a sixteenth of the sampling interval
 // `sample_bytes`, at most 16 KiB. Counting starts only after it returned true; until then
 // every hook passes through uncounted.

@@ -233,7 +233,7 @@ void print_help(const po::options_description& description) {
         "  ROUTEHEAP_IDLE_SAMPLE_MS   counter sample interval while no request is open, ms (1000)\n"
         "  ROUTEHEAP_FLUSH_MS         interval of writing buffered records to the trace, ms (50)\n"
         "  ROUTEHEAP_BUFFER_KB        record buffer per recording thread, KiB (1024)\n"
-        "  ROUTEHEAP_MAX_LIVE_BLOCKS  live malloc blocks whose size is kept (1048576)\n"
+        "  ROUTEHEAP_MAX_LIVE_BLOCKS  live malloc blocks with large slack whose size is kept (1048576)\n"
         "  ROUTEHEAP_SAMPLE_BYTES     mean bytes allocated between stack samples (262144)\n"
         "  ROUTEHEAP_ALWAYS_BYTES     smallest allocation that always gets a stack, bytes (1048576)\n"
         "  ROUTEHEAP_MAX_FRAMES       deepest stack kept, frames (64)\n"
