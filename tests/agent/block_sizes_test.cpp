@@ -3,8 +3,15 @@
 #include "block_sizes.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -50,6 +57,33 @@ TEST(BlockSizes, KeepsSlackAndSampledFlagPerBlock) {
         EXPECT_EQ(taken.slack, block.slack) << block.address;
         EXPECT_EQ(taken.sampled, block.sampled) << block.address;
         EXPECT_FALSE(take(blocks, block.address).found) << "taken twice: " << block.address;
+    }
+}
+
+// The last granules below 2^47 (the top of x86-64 user space) and below 2^48 (the top
+// of a 48-bit AArch64 user space), in shadow bytes and in the table.
+TEST(BlockSizes, KeepsBlocksAtTopOfAddressSpace) {
+    BlockSizes blocks;
+    ASSERT_TRUE(blocks.init(1024));
+    const uint64_t top47 = uint64_t{1} << 47;
+    const uint64_t top48 = uint64_t{1} << 48;
+    const struct {
+        uint64_t address;
+        size_t slack;
+        bool sampled;
+    } cases[] = {
+        {top47 - 16, 5, true},   {top47 - 32, 4000, false}, {top47, 0, false},
+        {top48 - 16, 125, false}, {top48 - 32, 126, true},
+    };
+    bool table_full = false;
+    for (const auto& block : cases) {
+        ASSERT_TRUE(blocks.insert(at(block.address), block.slack, block.sampled, table_full)) << block.address;
+    }
+    for (const auto& block : cases) {
+        const Taken taken = take(blocks, block.address);
+        EXPECT_TRUE(taken.found) << block.address;
+        EXPECT_EQ(taken.slack, block.slack) << block.address;
+        EXPECT_EQ(taken.sampled, block.sampled) << block.address;
     }
 }
 
@@ -140,6 +174,118 @@ TEST(BlockSizes, ConcurrentOwnersKeepTheirBlocks) {
     }
     for (std::thread& thread : threads) thread.join();
     for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], 0) << "thread " << t;
+}
+
+// Threads place their first blocks in a fresh GiB at the same moment, so they race to
+// map its shadow piece. Every block must then be found in the one piece that won.
+TEST(BlockSizes, RacingFirstBlocksInFreshGib) {
+    BlockSizes blocks;
+    ASSERT_TRUE(blocks.init(1 << 12));
+    constexpr int kThreads = 2;
+    constexpr uint64_t kFreshGibs = 256;
+    constexpr uint64_t kFirstGib = 0x200;
+    // Blocks of even threads get shadow bytes, blocks of odd threads table entries.
+    auto address_of = [](uint64_t gib, int t) { return ((kFirstGib + gib) << 30) + static_cast<uint64_t>(t) * 16; };
+    auto slack_of = [](int t) { return t % 2 == 0 ? static_cast<size_t>(t) : 1000 + static_cast<size_t>(t); };
+    // The threads spin at the start, because threads woken from a blocking barrier start
+    // microseconds apart, after the first one has mapped the piece.
+    std::atomic<int> arrived{0};
+    std::vector<int> failed_inserts(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (uint64_t gib = 0; gib < kFreshGibs; ++gib) {
+                arrived.fetch_add(1);
+                while (arrived.load() < static_cast<int>(gib + 1) * kThreads) {
+                }
+                bool table_full = false;
+                if (!blocks.insert(at(address_of(gib, t)), slack_of(t), gib % 2 == 0, table_full)) ++failed_inserts[t];
+            }
+        });
+    }
+    for (std::thread& thread : threads) thread.join();
+
+    for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failed_inserts[t], 0) << "thread " << t;
+    for (uint64_t gib = 0; gib < kFreshGibs; ++gib) {
+        for (int t = 0; t < kThreads; ++t) {
+            const Taken taken = take(blocks, address_of(gib, t));
+            EXPECT_TRUE(taken.found) << "GiB " << gib << " thread " << t;
+            EXPECT_EQ(taken.slack, slack_of(t)) << "GiB " << gib << " thread " << t;
+            EXPECT_EQ(taken.sampled, gib % 2 == 0) << "GiB " << gib << " thread " << t;
+        }
+    }
+}
+
+// Returns the process's mapped address space in bytes from /proc/self/statm, or 0 when it cannot be read.
+uint64_t mapped_bytes() {
+    FILE* statm = std::fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    if (statm == nullptr) return 0;
+    if (std::fscanf(statm, "%llu", &pages) != 1) pages = 0;
+    std::fclose(statm);
+    return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Inserts blocks into a GiB whose shadow piece cannot be mapped, because an
+// address-space limit leaves less than a piece free, then lifts the limit and adds one
+// more. Returns an empty string when every block comes back with its figures, or else
+// the first difference.
+std::string check_unmappable_piece() {
+    BlockSizes blocks;
+    if (!blocks.init(1024)) return "init failed";
+    rlimit original{};
+    if (getrlimit(RLIMIT_AS, &original) != 0) return "getrlimit failed";
+    const uint64_t mapped = mapped_bytes();
+    if (mapped == 0) return "reading /proc/self/statm failed";
+    // The limit leaves 1 MiB free, which is less than a shadow piece but enough for the strings below.
+    rlimit tight = original;
+    tight.rlim_cur = mapped + (size_t{1} << 20);
+    if (setrlimit(RLIMIT_AS, &tight) != 0) return "setrlimit failed";
+    constexpr size_t kProbeBytes = size_t{4} << 20;
+    void* probe =
+        mmap(nullptr, kProbeBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe != MAP_FAILED) {
+        munmap(probe, kProbeBytes);
+        return "the address-space limit did not stop a 4 MiB mapping";
+    }
+
+    const uint64_t gib = uint64_t{0x300} << 30;
+    bool table_full = false;
+    const bool small_kept = blocks.insert(at(gib + 0x100), 3, true, table_full);
+    const bool large_kept = blocks.insert(at(gib + 0x200), 5000, false, table_full);
+    if (setrlimit(RLIMIT_AS, &original) != 0) return "restoring the limit failed";
+    if (!small_kept || !large_kept) return "insert failed under the limit";
+    // The GiB stays on the table, because mapping its piece now would hide the two blocks above.
+    if (!blocks.insert(at(gib + 0x300), 7, false, table_full)) return "insert failed after the limit";
+    blocks.clear_sampled(at(gib + 0x100));
+
+    const struct {
+        uint64_t address;
+        size_t slack;
+    } expected[] = {{gib + 0x100, 3}, {gib + 0x200, 5000}, {gib + 0x300, 7}};
+    for (const auto& block : expected) {
+        const Taken taken = take(blocks, block.address);
+        const std::string where = " at offset " + std::to_string(block.address - gib);
+        if (!taken.found) return "block not found" + where;
+        if (taken.slack != block.slack) {
+            return "slack " + std::to_string(taken.slack) + ", expected " + std::to_string(block.slack) + where;
+        }
+        if (taken.sampled) return "sampled flag still set" + where;
+        if (take(blocks, block.address).found) return "block taken twice" + where;
+    }
+    if (table_full) return "table reported full";
+    return "";
+}
+
+// Runs in a child process, because the address-space limit applies to the whole process.
+TEST(BlockSizesDeathTest, UnmappablePieceUsesTable) {
+    EXPECT_EXIT(
+        {
+            const std::string failure = check_unmappable_piece();
+            std::fputs(failure.c_str(), stderr);
+            std::exit(failure.empty() ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
