@@ -2,6 +2,7 @@
 #include "block_sizes.h"
 
 #include "real_functions.h"
+#include "thread_state.h"
 
 #include <sys/mman.h>
 
@@ -57,6 +58,7 @@ BlockSizes::Shadow* BlockSizes::shadow_for_insert(uint64_t address) {
     std::atomic<Shadow*>& entry = pieces_[address >> kPieceShift];
     Shadow* piece = entry.load(std::memory_order_acquire);
     if (piece == nullptr) [[unlikely]] {
+        ErrnoSaver errno_saver;  // the allocation hooks leave errno to this slow path
         void* memory = map_reserved(kPieceBytes);
         Shadow* mapped = memory == nullptr ? kUnmappable : static_cast<Shadow*>(memory);
         if (entry.compare_exchange_strong(piece, mapped, std::memory_order_acq_rel)) {

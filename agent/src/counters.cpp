@@ -82,9 +82,11 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
 // shared counter was the largest single cost of the malloc hooks on small requests.
 int64_t g_live_batch_bytes = 0;
 
-void add_native(int64_t requested, int64_t usable) {
-    add_thread_total(ThreadTotal::UsableBytes, usable);
-    std::atomic<int64_t>* unpublished = own_thread_total(ThreadTotal::UnpublishedLiveBytes);
+// `line` is the calling thread's from own_thread_line().
+void add_native(thread_totals_detail::Line* line, int64_t requested, int64_t usable) {
+    add_thread_total(line, ThreadTotal::UsableBytes, usable);
+    std::atomic<int64_t>* unpublished =
+        line == nullptr ? nullptr : &line->values[static_cast<size_t>(ThreadTotal::UnpublishedLiveBytes)];
     int64_t delta = requested;
     if (unpublished != nullptr) {
         delta += unpublished->load(std::memory_order_relaxed);
@@ -245,11 +247,14 @@ bool counting() { return g_counting.load(std::memory_order_relaxed); }
 
 void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* block, size_t requested) {
     if (!scope.active() || block == nullptr || !counting()) return;
-    ErrnoSaver errno_saver;
+    // Nothing below changes errno on the common path: the rare paths that make system
+    // calls (starting a forked child's trace, drawing a sample, mapping a shadow piece,
+    // writing a record or a log line) save it themselves.
     start_recording_if_forked();
 
-    add_thread_total(ThreadTotal::AllocatedBytes, static_cast<int64_t>(requested));
-    add_thread_total(ThreadTotal::AllocationCalls, 1);
+    thread_totals_detail::Line* line = own_thread_line();
+    add_thread_total(line, ThreadTotal::AllocatedBytes, static_cast<int64_t>(requested));
+    add_thread_total(line, ThreadTotal::AllocationCalls, 1);
 
     const size_t usable = real().malloc_usable_size(block);
     if (usable < requested) return;
@@ -260,7 +265,7 @@ void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* 
         report_untrackable_block(table_full);
         return;
     }
-    add_native(static_cast<int64_t>(requested), static_cast<int64_t>(usable));
+    add_native(line, static_cast<int64_t>(requested), static_cast<int64_t>(usable));
     if (sampled && !record_sampled_allocation(kind, sample_flags, block, requested)) g_blocks.clear_sampled(block);
 }
 
@@ -271,7 +276,7 @@ void count_free(const HookScope& scope, void* block) {
     if (!g_blocks.take(block, slack, sampled)) return;
     if (sampled) record_sampled_free(block, now_ns());
     const size_t usable = real().malloc_usable_size(block);
-    add_native(-static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
+    add_native(own_thread_line(), -static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
 }
 
 ReallocTicket begin_realloc(const HookScope& scope, void* block) {
@@ -296,7 +301,7 @@ void finish_realloc(const HookScope& scope, const ReallocTicket& ticket, void* r
     if (ticket.counted) {
         if (old_block_freed) {
             if (ticket.sampled) record_sampled_free(ticket.block, ticket.time_ns);
-            add_native(-static_cast<int64_t>(ticket.requested), -static_cast<int64_t>(ticket.usable));
+            add_native(own_thread_line(), -static_cast<int64_t>(ticket.requested), -static_cast<int64_t>(ticket.usable));
         } else {
             bool table_full = false;
             g_blocks.insert(ticket.block, ticket.slack, ticket.sampled, table_full);

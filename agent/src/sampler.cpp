@@ -52,6 +52,7 @@ int64_t draw_exponential(uint64_t& state, uint64_t mean) {
 }
 
 bool sample_after_countdown(ThreadState& thread, size_t size) {
+    ErrnoSaver errno_saver;  // the allocation hooks leave errno to this slow path
     const uint64_t mean = g_parameters.mean_interval_bytes;
     if (thread.random_state == 0) {
         // First allocation of this thread: the countdown was never drawn.

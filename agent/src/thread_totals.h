@@ -50,26 +50,37 @@ int32_t claim_line();
 
 }  // namespace thread_totals_detail
 
-// The calling thread's own total, which only this thread writes, or nullptr when the
+// The calling thread's own line, which only this thread writes, or nullptr when the
 // thread shares the overflow line.
-inline std::atomic<int64_t>* own_thread_total(ThreadTotal total) {
+inline thread_totals_detail::Line* own_thread_line() {
     using namespace thread_totals_detail;
     int32_t index = t_thread.totals_line;
     if (index == 0) [[unlikely]] index = claim_line();
     if (index < 0) [[unlikely]] return nullptr;
-    return &g_lines[index - 1].values[static_cast<size_t>(total)];
+    return &g_lines[index - 1];
 }
 
-// Adds `delta` to the calling thread's total.
-inline void add_thread_total(ThreadTotal total, int64_t delta) {
-    std::atomic<int64_t>* value = own_thread_total(total);
-    if (value == nullptr) [[unlikely]] {
+// The calling thread's own total, or nullptr when the thread shares the overflow line.
+inline std::atomic<int64_t>* own_thread_total(ThreadTotal total) {
+    thread_totals_detail::Line* line = own_thread_line();
+    return line == nullptr ? nullptr : &line->values[static_cast<size_t>(total)];
+}
+
+// Adds `delta` to a total of `line`, the calling thread's own line from
+// own_thread_line(), or the shared line when that returned nullptr. Hooks that add
+// several totals look the line up once.
+inline void add_thread_total(thread_totals_detail::Line* line, ThreadTotal total, int64_t delta) {
+    if (line == nullptr) [[unlikely]] {
         thread_totals_detail::g_shared_line.values[static_cast<size_t>(total)].fetch_add(delta, std::memory_order_relaxed);
         return;
     }
     // Only this thread writes its line, so a plain load and store cannot lose an add.
-    value->store(value->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    std::atomic<int64_t>& value = line->values[static_cast<size_t>(total)];
+    value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
+
+// Adds `delta` to the calling thread's total.
+inline void add_thread_total(ThreadTotal total, int64_t delta) { add_thread_total(own_thread_line(), total, delta); }
 
 // The sum over every thread that ever added.
 int64_t sum_thread_totals(ThreadTotal total);
