@@ -57,8 +57,9 @@ make_upload() {
   head -c "$CSV_BYTES" "$SOURCE_CSV" | sed '$d' >"$WORK_DIR/upload.csv"
 }
 
-# Starts the sample server under CONFIG (none, routeheap, routeheap-exact, heaptrack) with
-# output in OUT (a trace folder or heaptrack file prefix), and sets server_port. The agent is
+# Starts the sample server under CONFIG (none, node-flags, routeheap, routeheap-exact,
+# heaptrack) with output in OUT (a trace folder or heaptrack file prefix), and sets
+# server_port. node-flags is node with record's NODE_OPTIONS and no agent. The agent is
 # preloaded the way `routeheap record` does it, but without record's live request lines, so the
 # figures are the agent's own cost.
 start_server() {
@@ -69,6 +70,9 @@ start_server() {
   set -m
   case "$config" in
     none) PORT=0 node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null & ;;
+    node-flags)
+      PORT=0 NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
+      ;;
     routeheap | routeheap-exact)
       mkdir -p "$out"
       local sample_bytes=262144
@@ -209,7 +213,7 @@ run_upload_benchmark() {
 run_throughput_benchmark() {
   local config run out
   for ((run = 1; run <= RUNS; run++)); do
-    for config in none routeheap heaptrack; do
+    for config in none node-flags routeheap heaptrack; do
       out="$WORK_DIR/wrk-$config-$run"
       start_server "$config" "$out"
       measure_throughput "$server_port" >>"$WORK_DIR/wrk-$config.rps"
@@ -240,7 +244,7 @@ print_results() {
   printf '|---|---|---|---|---|---|\n'
   base="$(column_median 1 "$WORK_DIR/wrk-none.rps")"
   base_cpu="$(column_median 2 "$WORK_DIR/wrk-none.rps")"
-  for config in none routeheap heaptrack; do
+  for config in none node-flags routeheap heaptrack; do
     median_rps="$(column_median 1 "$WORK_DIR/wrk-$config.rps")"
     median_cpu="$(column_median 2 "$WORK_DIR/wrk-$config.rps")"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" "$(ratio "$median_rps" "$base")" "$median_cpu" \
