@@ -11,11 +11,12 @@ namespace routeheap::agent {
 namespace {
 
 constexpr uint64_t kMaxAddress = uint64_t{1} << 48;
-constexpr size_t kPieceBytes = size_t{1} << (30 - 4);  // a GiB of 16-byte granules
-constexpr size_t kPieceCount = size_t{1} << (48 - 30);
 
-// Marks a GiB whose shadow piece could not be mapped; its blocks use the table.
-std::atomic<uint8_t>* const kUnmappable = reinterpret_cast<std::atomic<uint8_t>*>(uintptr_t{1});
+// Marks a directory entry whose page or piece could not be mapped; its blocks use the table.
+template <typename T>
+T* unmappable() {
+    return reinterpret_cast<T*>(uintptr_t{1});
+}
 
 void* map_reserved(size_t bytes) {
     // MAP_NORESERVE: pages are committed as entries land in them.
@@ -24,50 +25,68 @@ void* map_reserved(size_t bytes) {
     return memory == MAP_FAILED ? nullptr : memory;
 }
 
+// Installs a newly mapped `bytes`-long T in an empty directory entry, or unmappable<T>()
+// when the mapping fails, and returns the entry's value afterwards. The loser of a race
+// unmaps its own mapping.
+template <typename T>
+T* install(std::atomic<T*>& entry, size_t bytes) {
+    ErrnoSaver errno_saver;  // the allocation hooks leave errno to this slow path
+    void* memory = map_reserved(bytes);
+    T* mapped = memory == nullptr ? unmappable<T>() : static_cast<T*>(memory);
+    T* current = nullptr;
+    if (entry.compare_exchange_strong(current, mapped, std::memory_order_acq_rel)) return mapped;
+    if (memory != nullptr) real().munmap(memory, bytes);
+    return current;
+}
+
 }  // namespace
 
 bool BlockSizes::init(uint64_t max_live_blocks) {
-    static_assert(kPieceShift == 30 && kAddressBits == 48, "kPieceBytes and kPieceCount assume these");
     size_t slots = 1024;
     unsigned bits = 10;
     while (slots < max_live_blocks * 2) {
         slots <<= 1;
         ++bits;
     }
-    void* pieces = map_reserved(kPieceCount * sizeof(std::atomic<Shadow*>));
-    if (pieces == nullptr) return false;
+    void* regions = map_reserved(kRegionCount * sizeof(std::atomic<Region*>));
+    if (regions == nullptr) return false;
     void* table = map_reserved(slots * sizeof(uint64_t));
     if (table == nullptr) {
-        real().munmap(pieces, kPieceCount * sizeof(std::atomic<Shadow*>));
+        real().munmap(regions, kRegionCount * sizeof(std::atomic<Region*>));
         return false;
     }
-    pieces_ = static_cast<std::atomic<Shadow*>*>(pieces);
+    regions_ = static_cast<std::atomic<Region*>*>(regions);
     slots_ = static_cast<std::atomic<uint64_t>*>(table);
     mask_ = slots - 1;
     shift_ = 64 - bits;
     return true;
 }
 
-BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address) const {
-    Shadow* piece = pieces_[address >> kPieceShift].load(std::memory_order_acquire);
-    if (piece == nullptr || piece == kUnmappable) return nullptr;
+BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address, bool& tracked) const {
+    const Region* region = regions_[address >> kRegionShift].load(std::memory_order_acquire);
+    if (region == nullptr || region == unmappable<Region>()) {
+        tracked = region != nullptr;
+        return nullptr;
+    }
+    Shadow* piece = region->pieces[(address >> kPieceShift) & (kPiecesPerRegion - 1)].load(std::memory_order_acquire);
+    if (piece == nullptr || piece == unmappable<Shadow>()) {
+        tracked = piece != nullptr;
+        return nullptr;
+    }
+    tracked = true;
     return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
 }
 
 BlockSizes::Shadow* BlockSizes::shadow_for_insert(uint64_t address) {
-    std::atomic<Shadow*>& entry = pieces_[address >> kPieceShift];
-    Shadow* piece = entry.load(std::memory_order_acquire);
-    if (piece == nullptr) [[unlikely]] {
-        ErrnoSaver errno_saver;  // the allocation hooks leave errno to this slow path
-        void* memory = map_reserved(kPieceBytes);
-        Shadow* mapped = memory == nullptr ? kUnmappable : static_cast<Shadow*>(memory);
-        if (entry.compare_exchange_strong(piece, mapped, std::memory_order_acq_rel)) {
-            piece = mapped;
-        } else if (memory != nullptr) {
-            real().munmap(memory, kPieceBytes);  // another thread mapped this GiB first
-        }
-    }
-    if (piece == kUnmappable) return nullptr;
+    std::atomic<Region*>& region_entry = regions_[address >> kRegionShift];
+    Region* region = region_entry.load(std::memory_order_acquire);
+    if (region == nullptr) [[unlikely]] region = install(region_entry, sizeof(Region));
+    if (region == unmappable<Region>()) return nullptr;
+
+    std::atomic<Shadow*>& piece_entry = region->pieces[(address >> kPieceShift) & (kPiecesPerRegion - 1)];
+    Shadow* piece = piece_entry.load(std::memory_order_acquire);
+    if (piece == nullptr) [[unlikely]] piece = install(piece_entry, kPieceBytes);
+    if (piece == unmappable<Shadow>()) return nullptr;
     return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
 }
 
@@ -87,7 +106,9 @@ bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& tab
 bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
     const auto address = reinterpret_cast<uint64_t>(block);
     if ((address & 15) != 0 || address >= kMaxAddress) return false;
-    Shadow* shadow = shadow_of(address);
+    bool tracked = false;
+    Shadow* shadow = shadow_of(address, tracked);
+    if (!tracked) return false;
     if (shadow != nullptr) {
         // Only the block's owner writes its byte, so a plain load and store suffice.
         const uint8_t code = shadow->load(std::memory_order_relaxed);
@@ -98,8 +119,6 @@ bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
             sampled = (code & kShadowSampled) != 0;
             return true;
         }
-    } else if (pieces_[address >> kPieceShift].load(std::memory_order_acquire) == nullptr) {
-        return false;  // no block of this GiB was ever tracked
     }
     std::atomic<uint64_t>* slot = table_find(address >> 4);
     if (slot == nullptr) return false;
@@ -113,7 +132,9 @@ bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
 void BlockSizes::clear_sampled(const void* block) {
     const auto address = reinterpret_cast<uint64_t>(block);
     if ((address & 15) != 0 || address >= kMaxAddress) return;
-    Shadow* shadow = shadow_of(address);
+    bool tracked = false;
+    Shadow* shadow = shadow_of(address, tracked);
+    if (!tracked) return;
     if (shadow != nullptr) {
         const uint8_t code = shadow->load(std::memory_order_relaxed);
         if (code != kInTable) {

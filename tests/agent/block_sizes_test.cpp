@@ -36,7 +36,7 @@ TEST(BlockSizes, KeepsSlackAndSampledFlagPerBlock) {
     BlockSizes blocks;
     ASSERT_TRUE(blocks.init(1024));
     // Slacks on both sides of what a shadow byte holds, neighbours one granule apart,
-    // and blocks in other GiB of the address space.
+    // and blocks in other pieces and directory pages of the address space.
     const struct {
         uint64_t address;
         size_t slack;
@@ -93,7 +93,8 @@ TEST(BlockSizes, UnknownBlocksAreNotFound) {
     bool table_full = false;
     ASSERT_TRUE(blocks.insert(at(0x20000), 3, false, table_full));
     EXPECT_FALSE(take(blocks, 0x20010).found);       // same shadow piece, other granule
-    EXPECT_FALSE(take(blocks, 0x5000000000).found);  // a GiB no block was ever in
+    EXPECT_FALSE(take(blocks, 0x5000000000).found);  // 4 GiB no block was ever in
+    EXPECT_FALSE(take(blocks, 0x4000000).found);     // a piece no block was ever in
     EXPECT_FALSE(take(blocks, 0x20008).found);       // not 16-byte aligned
     EXPECT_TRUE(take(blocks, 0x20000).found);
 }
@@ -118,7 +119,8 @@ TEST(BlockSizes, ClearSampledKeepsTheBlock) {
     blocks.clear_sampled(at(0x40100));
     const Taken shadowed = take(blocks, 0x40000);
     const Taken tabled = take(blocks, 0x40100);
-    EXPECT_TRUE(shadowed.found && tabled.found);
+    EXPECT_TRUE(shadowed.found);
+    EXPECT_TRUE(tabled.found);
     EXPECT_FALSE(shadowed.sampled);
     EXPECT_FALSE(tabled.sampled);
     EXPECT_EQ(shadowed.slack, 9u);
@@ -142,7 +144,7 @@ TEST(BlockSizes, FullTableRefusesOnlyLargeSlack) {
     for (uint64_t i = 0; i < inserted; ++i) EXPECT_TRUE(take(blocks, 0x100000 + i * 0x1000).found) << i;
 }
 
-// Threads own disjoint blocks that share shadow cache lines and table slots; every
+// Threads own disjoint blocks that share shadow cache lines and table slots. Every
 // block must come back with the figures its owner stored, however the stores interleave.
 TEST(BlockSizes, ConcurrentOwnersKeepTheirBlocks) {
     BlockSizes blocks;
@@ -177,8 +179,9 @@ TEST(BlockSizes, ConcurrentOwnersKeepTheirBlocks) {
 }
 
 // Threads place their first blocks in a fresh GiB at the same moment, so they race to
-// map its shadow piece. Every block must then be found in the one piece that won.
-TEST(BlockSizes, RacingFirstBlocksInFreshGib) {
+// map its shadow piece, and every fourth time its directory page. Every block must then
+// be found in the piece that won.
+TEST(BlockSizes, RacingFirstBlocksInFreshPieces) {
     BlockSizes blocks;
     ASSERT_TRUE(blocks.init(1 << 12));
     constexpr int kThreads = 2;
@@ -227,26 +230,25 @@ uint64_t mapped_bytes() {
 }
 
 // Inserts blocks into a GiB whose shadow piece cannot be mapped, because an
-// address-space limit leaves less than a piece free, then lifts the limit and adds one
-// more. Returns an empty string when every block comes back with its figures, or else
-// the first difference.
-std::string check_unmappable_piece() {
+// address-space limit leaves only `free_bytes` free, then lifts the limit and adds one
+// more. Below 4 KiB not even the directory page can be mapped. Returns an empty string
+// when every block comes back with its figures, or else the first difference.
+std::string check_unmappable_piece(size_t free_bytes) {
     BlockSizes blocks;
     if (!blocks.init(1024)) return "init failed";
     rlimit original{};
     if (getrlimit(RLIMIT_AS, &original) != 0) return "getrlimit failed";
     const uint64_t mapped = mapped_bytes();
     if (mapped == 0) return "reading /proc/self/statm failed";
-    // The limit leaves 1 MiB free, which is less than a shadow piece but enough for the strings below.
     rlimit tight = original;
-    tight.rlim_cur = mapped + (size_t{1} << 20);
+    tight.rlim_cur = mapped + free_bytes;
     if (setrlimit(RLIMIT_AS, &tight) != 0) return "setrlimit failed";
-    constexpr size_t kProbeBytes = size_t{4} << 20;
+    constexpr size_t kProbeBytes = size_t{1} << 20;
     void* probe =
         mmap(nullptr, kProbeBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (probe != MAP_FAILED) {
         munmap(probe, kProbeBytes);
-        return "the address-space limit did not stop a 4 MiB mapping";
+        return "the address-space limit did not stop a 1 MiB mapping";
     }
 
     const uint64_t gib = uint64_t{0x300} << 30;
@@ -255,7 +257,7 @@ std::string check_unmappable_piece() {
     const bool large_kept = blocks.insert(at(gib + 0x200), 5000, false, table_full);
     if (setrlimit(RLIMIT_AS, &original) != 0) return "restoring the limit failed";
     if (!small_kept || !large_kept) return "insert failed under the limit";
-    // The GiB stays on the table, because mapping its piece now would hide the two blocks above.
+    // The piece stays on the table, because mapping it now would hide the two blocks above.
     if (!blocks.insert(at(gib + 0x300), 7, false, table_full)) return "insert failed after the limit";
     blocks.clear_sampled(at(gib + 0x100));
 
@@ -277,11 +279,22 @@ std::string check_unmappable_piece() {
     return "";
 }
 
-// Runs in a child process, because the address-space limit applies to the whole process.
+// Run in a child process, because the address-space limit applies to the whole process.
+// 256 KiB is less than a shadow piece (1 MiB) but enough for a directory page.
 TEST(BlockSizesDeathTest, UnmappablePieceUsesTable) {
     EXPECT_EXIT(
         {
-            const std::string failure = check_unmappable_piece();
+            const std::string failure = check_unmappable_piece(size_t{256} << 10);
+            std::fputs(failure.c_str(), stderr);
+            std::exit(failure.empty() ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "");
+}
+
+TEST(BlockSizesDeathTest, UnmappableDirectoryPageUsesTable) {
+    EXPECT_EXIT(
+        {
+            const std::string failure = check_unmappable_piece(0);
             std::fputs(failure.c_str(), stderr);
             std::exit(failure.empty() ? 0 : 1);
         },
