@@ -108,14 +108,24 @@ void add_committed(int64_t delta) {
     if (delta > 0) raise_peak(g_mapping.committed_peak, committed);
 }
 
-void report_untrackable_block(bool table_full) {
-    if (!table_full) return;
-    static LogSite site;
+// Logs, once per cause, a block the size store could not keep: its table was full, or
+// the block's address or slack cannot be packed into an entry.
+void report_untrackable_block(bool table_full, size_t slack) {
     LogLine line;
-    line.add("more live malloc blocks with over 125 bytes of slack (aligned or page-rounded) than ROUTEHEAP_MAX_LIVE_BLOCKS=");
-    line.add_unsigned(options().max_live_blocks);
-    line.add(" allows; later such blocks are left out of the native counters (raise the limit)");
-    log_once(site, line);
+    if (table_full) {
+        static LogSite full_site;
+        line.add("more live malloc blocks need the block-size table than ROUTEHEAP_MAX_LIVE_BLOCKS=");
+        line.add_unsigned(options().max_live_blocks);
+        line.add(" allows (blocks with over 125 bytes of slack, and every block where the shadow map could not be"
+                 " mapped); later such blocks are left out of the native counters (raise the limit)");
+        log_once(full_site, line);
+        return;
+    }
+    static LogSite block_site;
+    line.add("a malloc block with ").add_unsigned(slack);
+    line.add(" bytes of slack cannot be tracked (the limits are 16-byte alignment, addresses below 2^48 and"
+             " slack below 512 KiB); such blocks are left out of the native counters");
+    log_once(block_site, line);
 }
 
 void report_ranges_full() {
@@ -262,7 +272,7 @@ void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* 
     const bool sampled = allocation_sampling_ready() && should_sample(requested, sample_flags);
     bool table_full = false;
     if (!g_blocks.insert(block, usable - requested, sampled, table_full)) {
-        report_untrackable_block(table_full);
+        report_untrackable_block(table_full, usable - requested);
         return;
     }
     add_native(line, static_cast<int64_t>(requested), static_cast<int64_t>(usable));

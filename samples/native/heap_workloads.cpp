@@ -14,6 +14,8 @@
 //                            allocates 3 x 1 MiB and leaves with _exit
 //   heap_workloads small     64 blocks of 100 B, all live at once, then freed: a peak
 //                            of 6400 B made only of small blocks
+//   heap_workloads huge-slack  one 4 MiB block aligned to 1 MiB, whose usable size
+//                            exceeds the request by more than the agent can keep
 //
 // Every mode prints "done" last. No mode calls malloc(0) or frees NULL: those calls are
 // counted differently by design, and the agent's own tests cover them.
@@ -155,11 +157,19 @@ int run_small() {
     return 0;
 }
 
+int run_huge_slack() {
+    void* block = nullptr;
+    if (posix_memalign(&block, size_t{1} << 20, size_t{4} << 20) != 0) return 2;
+    g_sink = block;
+    std::free(block);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2) {
-        std::fprintf(stderr, "usage: heap_workloads threads|realloc|new|fork|small|idle\n");
+        std::fprintf(stderr, "usage: heap_workloads threads|realloc|new|fork|small|huge-slack|idle\n");
         return 64;
     }
     int result = 64;
@@ -173,10 +183,13 @@ int main(int argc, char** argv) {
         result = run_fork();
     } else if (std::strcmp(argv[1], "small") == 0) {
         result = run_small();
+    } else if (std::strcmp(argv[1], "huge-slack") == 0) {
+        result = run_huge_slack();
     } else if (std::strcmp(argv[1], "idle") == 0) {
         result = 0;
     } else {
-        std::fprintf(stderr, "heap_workloads: unknown mode '%s'; use threads, realloc, new, fork, small or idle\n", argv[1]);
+        std::fprintf(stderr, "heap_workloads: unknown mode '%s'; use threads, realloc, new, fork, small, huge-slack or idle\n",
+                     argv[1]);
         return 64;
     }
     if (result == 0) std::puts("done");

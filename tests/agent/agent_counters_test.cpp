@@ -86,6 +86,25 @@ TEST(AgentCounters, ExactModePeakSeesSmallBlocks) {
     EXPECT_GE(peak - samples.front().current.native_live_bytes, 6400);
 }
 
+// A block whose slack the agent cannot keep stays out of the live counters at both ends,
+// and the agent logs that once. The idle mode gives what the program itself leaves live
+// (its stdout buffer).
+TEST(AgentCounters, UntrackableBlockIsLogged) {
+    TempDir idle_dir;
+    const TraceFile idle = run_and_read({native("heap_workloads"), "idle"}, idle_dir);
+    TempDir dir;
+    const RunResult run = run_program({native("heap_workloads"), "huge-slack"}, agent_environment(dir.path()));
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_NE(run.err.find("bytes of slack cannot be tracked"), std::string::npos) << run.err;
+    const std::vector<std::string> traces = dir.traces();
+    ASSERT_EQ(traces.size(), 1u);
+    const trace::CounterSample last = last_sample(read_trace(traces.front()));
+    const trace::CounterSample idle_last = last_sample(idle);
+    EXPECT_EQ(last.current.native_live_bytes, idle_last.current.native_live_bytes);
+    EXPECT_EQ(last.current.native_usable_bytes, idle_last.current.native_usable_bytes);
+    EXPECT_EQ(last.current.native_allocation_calls, idle_last.current.native_allocation_calls + 1);
+}
+
 TEST(AgentCounters, FirstSampleIsProcessStart) {
     TempDir dir;
     const TraceFile file = run_and_read({native("alloc_totals")}, dir);
