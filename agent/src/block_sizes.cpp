@@ -74,7 +74,15 @@ BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address, bool& tracked) const
         return nullptr;
     }
     tracked = true;
+    remember_piece(address, piece);
     return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+}
+
+void BlockSizes::remember_piece(uint64_t address, Shadow* piece) const {
+    ThreadState& thread = t_thread;
+    thread.shadow_owner = this;
+    thread.shadow_piece_key = address >> kPieceShift;
+    thread.shadow_piece = piece;
 }
 
 BlockSizes::Shadow* BlockSizes::shadow_for_insert(uint64_t address) {
@@ -87,10 +95,11 @@ BlockSizes::Shadow* BlockSizes::shadow_for_insert(uint64_t address) {
     Shadow* piece = piece_entry.load(std::memory_order_acquire);
     if (piece == nullptr) [[unlikely]] piece = install(piece_entry, kPieceBytes);
     if (piece == unmappable<Shadow>()) return nullptr;
+    remember_piece(address, piece);
     return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
 }
 
-bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& table_full) {
+bool BlockSizes::insert_slow(const void* block, size_t slack, bool sampled, bool& table_full) {
     const auto address = reinterpret_cast<uint64_t>(block);
     if ((address & 15) != 0 || address >= kMaxAddress || slack >= (size_t{1} << kSlackBits)) return false;
     Shadow* shadow = shadow_for_insert(address);
@@ -103,7 +112,7 @@ bool BlockSizes::insert(const void* block, size_t slack, bool sampled, bool& tab
     return true;
 }
 
-bool BlockSizes::take(const void* block, size_t& slack, bool& sampled) {
+bool BlockSizes::take_slow(const void* block, size_t& slack, bool& sampled) {
     const auto address = reinterpret_cast<uint64_t>(block);
     if ((address & 15) != 0 || address >= kMaxAddress) return false;
     bool tracked = false;

@@ -3,6 +3,8 @@
 // hash table keeps the few blocks whose byte cannot hold their size.
 #pragma once
 
+#include "thread_state.h"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -48,11 +50,31 @@ public:
     // Records a live block. Returns false when the block cannot be tracked: the
     // address is not 16-byte aligned or above 2^48, the slack is 512 KiB or more, or
     // the block needs the table and its probe sequence is full (`table_full` is then set).
-    bool insert(const void* block, size_t slack, bool sampled, bool& table_full);
+    bool insert(const void* block, size_t slack, bool sampled, bool& table_full) {
+        const auto address = reinterpret_cast<uint64_t>(block);
+        Shadow* shadow = cached_shadow(address);
+        if (shadow == nullptr || slack > kMaxShadowSlack) [[unlikely]] {
+            return insert_slow(block, slack, sampled, table_full);
+        }
+        shadow->store(static_cast<uint8_t>((slack + 1) | (sampled ? kShadowSampled : 0)), std::memory_order_relaxed);
+        return true;
+    }
 
     // Removes the block and returns its slack and sampled flag; false when it is not
     // tracked.
-    bool take(const void* block, size_t& slack, bool& sampled);
+    bool take(const void* block, size_t& slack, bool& sampled) {
+        const auto address = reinterpret_cast<uint64_t>(block);
+        Shadow* shadow = cached_shadow(address);
+        if (shadow == nullptr) [[unlikely]] return take_slow(block, slack, sampled);
+        // Only the block's owner writes its byte, so a plain load and store suffice.
+        const uint8_t code = shadow->load(std::memory_order_relaxed);
+        if (code == 0) return false;
+        if (code == kInTable) [[unlikely]] return take_slow(block, slack, sampled);
+        shadow->store(0, std::memory_order_relaxed);
+        slack = static_cast<size_t>(code & ~kShadowSampled) - 1;
+        sampled = (code & kShadowSampled) != 0;
+        return true;
+    }
 
     // Clears the sampled flag of a live block (its Allocation record was dropped).
     void clear_sampled(const void* block);
@@ -82,6 +104,21 @@ private:
     static constexpr uint64_t kSampledBit = uint64_t{1} << 19;
     static constexpr unsigned kSlackBits = 19;
     static constexpr size_t kMaxProbe = 128;
+
+    // Return the shadow byte of `address` from the calling thread's last piece, or
+    // nullptr when the address is elsewhere or not 16-byte aligned.
+    Shadow* cached_shadow(uint64_t address) const {
+        const ThreadState& thread = t_thread;
+        if (thread.shadow_owner != this || thread.shadow_piece_key != (address >> kPieceShift) || (address & 15) != 0) {
+            return nullptr;
+        }
+        return static_cast<Shadow*>(thread.shadow_piece) + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+    }
+    // Make `piece`, which covers `address`, the calling thread's last piece.
+    void remember_piece(uint64_t address, Shadow* piece) const;
+
+    bool insert_slow(const void* block, size_t slack, bool sampled, bool& table_full);
+    bool take_slow(const void* block, size_t& slack, bool& sampled);
 
     // Return the shadow byte of an aligned address below 2^48, or nullptr when its piece
     // is not mapped. `tracked` is false when no block of the address's 16 MiB was ever

@@ -30,6 +30,13 @@ struct ThreadState {
     uintptr_t stack_low;
     uintptr_t stack_high;
     uint8_t stack_state;
+
+    // The shadow piece this thread used last (block_sizes.h), which spares the hooks the
+    // directory's two dependent loads: the owning store, the address >> 24 the piece
+    // covers, and the piece. Pieces are never unmapped, so the pointer stays valid.
+    const void* shadow_owner;
+    uint64_t shadow_piece_key;
+    void* shadow_piece;
 };
 
 inline constinit thread_local ThreadState t_thread __attribute__((tls_model("initial-exec"))) = {};
