@@ -12,11 +12,13 @@
 #include "spin_lock.h"
 #include "thread_totals.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 
 namespace routeheap::agent {
 
@@ -239,6 +241,66 @@ int64_t read_statm() {
     return -1;
 }
 
+// glibc keeps a size word before each block, whose low three bits are flags; 0x2 marks a
+// chunk with a mapping of its own. For a live chunk of the heap, the word minus its own
+// 8 bytes is what malloc_usable_size returns, read without the function's look at the
+// next chunk's header. That look costs a cache miss when the thread cache hands out or
+// takes back a chunk without touching its neighbour. glibc does not export this layout,
+// so the agent reads it only when a start-up check finds glibc's allocator behind it
+// and the word agreeing with malloc_usable_size. Chunks with their own mapping, which
+// are large and rare, still go to malloc_usable_size.
+bool g_read_chunk_headers = false;
+
+constexpr size_t kChunkFlags = 7;
+constexpr size_t kChunkMapped = 2;
+
+// The size word of `block`'s chunk.
+size_t chunk_header(const void* block) {
+    size_t header = 0;
+    std::memcpy(&header, static_cast<const char*>(block) - sizeof(header), sizeof(header));
+    return header;
+}
+
+size_t usable_size(void* block) {
+    if (g_read_chunk_headers) [[likely]] {
+        const size_t header = chunk_header(block);
+        if ((header & kChunkMapped) == 0) return (header & ~kChunkFlags) - sizeof(size_t);
+    }
+    return real().malloc_usable_size(block);
+}
+
+// Checks that the real allocator is glibc's and that the chunk header agrees with
+// malloc_usable_size on small plain and aligned blocks. The blocks stay far below the
+// mmap threshold: freeing a chunk with its own mapping would raise glibc's threshold,
+// which changes how the host's later large blocks are placed.
+bool chunk_headers_readable() {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(real().malloc), &info) == 0 || info.dli_fname == nullptr) return false;
+    const char* name = std::strrchr(info.dli_fname, '/');
+    name = name == nullptr ? info.dli_fname : name + 1;
+    if (std::strncmp(name, "libc.so", 7) != 0) return false;
+
+    constexpr size_t kSizes[] = {1, 24, 25, 100, 1000};
+    constexpr size_t kAlignments[] = {0, 64};
+    for (size_t alignment : kAlignments) {
+        for (size_t size : kSizes) {
+            void* block = nullptr;
+            if (alignment == 0) {
+                block = real().malloc(size);
+            } else if (real().posix_memalign(&block, alignment, size) != 0) {
+                block = nullptr;
+            }
+            if (block == nullptr) return false;
+            const size_t header = chunk_header(block);
+            const bool same = (header & kChunkMapped) == 0 &&
+                              (header & ~kChunkFlags) - sizeof(size_t) == real().malloc_usable_size(block);
+            real().free(block);
+            if (!same) return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 bool init_counters(uint64_t max_live_blocks, uint64_t sample_bytes) {
@@ -248,6 +310,7 @@ bool init_counters(uint64_t max_live_blocks, uint64_t sample_bytes) {
     const long page = sysconf(_SC_PAGESIZE);
     if (page > 0) g_page_size = static_cast<uintptr_t>(page);
     if (!g_blocks.init(max_live_blocks) || !g_ranges.init(kMaxRuns)) return false;
+    g_read_chunk_headers = chunk_headers_readable();
     return true;
 }
 
@@ -266,7 +329,7 @@ void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* 
     add_thread_total(line, ThreadTotal::AllocatedBytes, static_cast<int64_t>(requested));
     add_thread_total(line, ThreadTotal::AllocationCalls, 1);
 
-    const size_t usable = real().malloc_usable_size(block);
+    const size_t usable = usable_size(block);
     if (usable < requested) return;
     uint16_t sample_flags = 0;
     const bool sampled = allocation_sampling_ready() && should_sample(requested, sample_flags);
@@ -285,7 +348,7 @@ void count_free(const HookScope& scope, void* block) {
     bool sampled = false;
     if (!g_blocks.take(block, slack, sampled)) return;
     if (sampled) record_sampled_free(block, now_ns());
-    const size_t usable = real().malloc_usable_size(block);
+    const size_t usable = usable_size(block);
     add_native(own_thread_line(), -static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
 }
 
@@ -294,7 +357,7 @@ ReallocTicket begin_realloc(const HookScope& scope, void* block) {
     ticket.block = block;
     if (!scope.active() || block == nullptr || !counting()) return ticket;
     if (!g_blocks.take(block, ticket.slack, ticket.sampled)) return ticket;
-    ticket.usable = real().malloc_usable_size(block);
+    ticket.usable = usable_size(block);
     ticket.requested = ticket.usable - ticket.slack;
     ticket.counted = true;
     // Another thread may get the old address as soon as the real realloc released it,
