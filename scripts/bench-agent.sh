@@ -160,7 +160,13 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 column_median() { awk -v c="$1" '{ print $c }' "$2" | median; }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# The median over runs of column C of FILE divided by the same run's column C of BASE_FILE.
+# Runs of all configurations take turns, so pairing each run with the baseline run next to it
+# cancels most of a shared machine's drift, which a ratio of two medians would keep.
+pair_ratio() {
+  paste -d' ' "$2" "$3" | awk -v c="$1" -v n="$(awk 'NR == 1 { print NF }' "$2")" '{ print $c / $(n + c) }' |
+    median | awk '{ printf "%.3f", $1 }'
+}
 
 # Allocation calls counted by the agent (last CounterSample of each trace) and trace bytes.
 routeheap_calls() {
@@ -225,30 +231,30 @@ run_throughput_benchmark() {
 }
 
 print_results() {
-  local base base_cpu config median_ms median_cpu median_rps per_call
+  local config median_ms median_cpu median_rps per_call
   printf '\n### %d sequential uploads of %s bytes to /buffered (median of %d runs)\n\n' \
     "$UPLOADS" "$(wc -c <"$WORK_DIR/upload.csv")" "$RUNS"
-  printf '| configuration | wall time (ms) | ratio | server CPU (ms) | CPU ratio | all runs: wall/CPU (ms) |\n'
+  printf '| configuration | wall time (ms) | ratio, run by run | server CPU (ms) | CPU ratio, run by run | all runs: wall/CPU (ms) |\n'
   printf '|---|---|---|---|---|---|\n'
-  base="$(column_median 1 "$WORK_DIR/upload-none.ms")"
-  base_cpu="$(column_median 2 "$WORK_DIR/upload-none.ms")"
   for config in none routeheap routeheap-exact heaptrack; do
     median_ms="$(column_median 1 "$WORK_DIR/upload-$config.ms")"
     median_cpu="$(column_median 2 "$WORK_DIR/upload-$config.ms")"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_ms" "$(ratio "$median_ms" "$base")" "$median_cpu" \
-      "$(ratio "$median_cpu" "$base_cpu")" "$(awk '{ printf "%s/%s ", $1, $2 }' "$WORK_DIR/upload-$config.ms")"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_ms" \
+      "$(pair_ratio 1 "$WORK_DIR/upload-$config.ms" "$WORK_DIR/upload-none.ms")" "$median_cpu" \
+      "$(pair_ratio 2 "$WORK_DIR/upload-$config.ms" "$WORK_DIR/upload-none.ms")" \
+      "$(awk '{ printf "%s/%s ", $1, $2 }' "$WORK_DIR/upload-$config.ms")"
   done
 
   printf '\n### GET /health under wrk -t1 -c%d -d%ds (median of %d runs)\n\n' "$WRK_CONNECTIONS" "$WRK_SECONDS" "$RUNS"
-  printf '| configuration | requests/s | ratio | server CPU ms per 1000 requests | CPU ratio | all runs: requests/s |\n'
+  printf '| configuration | requests/s | ratio, run by run | server CPU ms per 1000 requests | CPU ratio, run by run | all runs: requests/s |\n'
   printf '|---|---|---|---|---|---|\n'
-  base="$(column_median 1 "$WORK_DIR/wrk-none.rps")"
-  base_cpu="$(column_median 2 "$WORK_DIR/wrk-none.rps")"
   for config in none node-flags routeheap heaptrack; do
     median_rps="$(column_median 1 "$WORK_DIR/wrk-$config.rps")"
     median_cpu="$(column_median 2 "$WORK_DIR/wrk-$config.rps")"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" "$(ratio "$median_rps" "$base")" "$median_cpu" \
-      "$(ratio "$median_cpu" "$base_cpu")" "$(awk '{ printf "%s ", $1 }' "$WORK_DIR/wrk-$config.rps")"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" \
+      "$(pair_ratio 1 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" "$median_cpu" \
+      "$(pair_ratio 2 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
+      "$(awk '{ printf "%s ", $1 }' "$WORK_DIR/wrk-$config.rps")"
   done
 
   printf '\n### Trace size and report time on the upload runs (median of %d runs)\n\n' "$RUNS"
