@@ -55,6 +55,8 @@ bool BlockSizes::init(uint64_t max_live_blocks) {
         real().munmap(regions, kRegionCount * sizeof(std::atomic<Region*>));
         return false;
     }
+    static std::atomic<uint64_t> next_id{1};
+    id_ = next_id.fetch_add(1, std::memory_order_relaxed);
     regions_ = static_cast<std::atomic<Region*>*>(regions);
     slots_ = static_cast<std::atomic<uint64_t>*>(table);
     mask_ = slots - 1;
@@ -80,7 +82,7 @@ BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address, bool& tracked) const
 
 void BlockSizes::remember_piece(uint64_t address, Shadow* piece) const {
     ThreadState& thread = t_thread;
-    thread.shadow_owner = this;
+    thread.shadow_store_id = id_;
     thread.shadow_piece_key = address >> kPieceShift;
     thread.shadow_piece = piece;
 }

@@ -109,7 +109,7 @@ private:
     // nullptr when the address is elsewhere or not 16-byte aligned.
     Shadow* cached_shadow(uint64_t address) const {
         const ThreadState& thread = t_thread;
-        if (thread.shadow_owner != this || thread.shadow_piece_key != (address >> kPieceShift) || (address & 15) != 0) {
+        if (thread.shadow_store_id != id_ || thread.shadow_piece_key != (address >> kPieceShift) || (address & 15) != 0) {
             return nullptr;
         }
         return static_cast<Shadow*>(thread.shadow_piece) + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
@@ -134,6 +134,9 @@ private:
     // One pointer per 4 GiB of address space. It is nullptr until a block lands there,
     // then its directory page, or unmappable() when mapping the page failed.
     std::atomic<Region*>* regions_ = nullptr;
+    // Unique per initialised store, so a thread's remembered piece never outlives its
+    // store, even when a later store reuses the address (tests make one per case).
+    uint64_t id_ = 0;
     std::atomic<uint64_t>* slots_ = nullptr;
     size_t mask_ = 0;
     unsigned shift_ = 0;

@@ -32,9 +32,10 @@ struct ThreadState {
     uint8_t stack_state;
 
     // The shadow piece this thread used last (block_sizes.h), which spares the hooks the
-    // directory's two dependent loads: the owning store, the address >> 24 the piece
-    // covers, and the piece. Pieces are never unmapped, so the pointer stays valid.
-    const void* shadow_owner;
+    // directory's two dependent loads: the id of the owning store (0 for none), the
+    // address >> 24 the piece covers, and the piece. Pieces are never unmapped, so the
+    // pointer stays valid.
+    uint64_t shadow_store_id;
     uint64_t shadow_piece_key;
     void* shadow_piece;
 };

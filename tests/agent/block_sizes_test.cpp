@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +98,24 @@ TEST(BlockSizes, UnknownBlocksAreNotFound) {
     EXPECT_FALSE(take(blocks, 0x4000000).found);     // a piece no block was ever in
     EXPECT_FALSE(take(blocks, 0x20008).found);       // not 16-byte aligned
     EXPECT_TRUE(take(blocks, 0x20000).found);
+}
+
+// Each thread remembers the piece it used last. A store that takes the memory of an
+// earlier one must not see that store's blocks through it.
+TEST(BlockSizes, NewStoreAtSameAddressStartsEmpty) {
+    alignas(BlockSizes) unsigned char storage[sizeof(BlockSizes)];
+    auto* first = new (storage) BlockSizes;
+    ASSERT_TRUE(first->init(1024));
+    bool table_full = false;
+    ASSERT_TRUE(first->insert(at(0x60000), 4, true, table_full));
+    first->~BlockSizes();
+
+    auto* second = new (storage) BlockSizes;
+    ASSERT_TRUE(second->init(1024));
+    size_t slack = 0;
+    bool sampled = false;
+    EXPECT_FALSE(second->take(at(0x60000), slack, sampled));
+    second->~BlockSizes();
 }
 
 TEST(BlockSizes, RejectsWhatCannotBeKept) {
