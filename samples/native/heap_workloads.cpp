@@ -16,9 +16,16 @@
 //                            of 6400 B made only of small blocks
 //   heap_workloads huge-slack  one 4 MiB block aligned to 1 MiB, whose usable size
 //                            exceeds the request by more than the agent can keep
+//   heap_workloads kept-blocks  keeps blocks from a second thread's arena and chunks
+//                            with their own mapping live until exit. It prints
+//                            "requested=R usable=U": the sums of their sizes and of
+//                            their malloc_usable_size
+//   heap_workloads freed-blocks  makes the same calls and prints the same sums, then
+//                            frees the blocks
 //
 // Every mode prints "done" last. No mode calls malloc(0) or frees NULL: those calls are
 // counted differently by design, and the agent's own tests cover them.
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -165,11 +172,65 @@ int run_huge_slack() {
     return 0;
 }
 
+// The blocks of kept-blocks and freed-blocks, with the sums the modes print.
+struct BlockSums {
+    std::vector<void*> blocks;
+    size_t requested = 0;
+    size_t usable = 0;
+
+    void add(void* block, size_t size) {
+        blocks.push_back(block);
+        requested += size;
+        usable += malloc_usable_size(block);
+    }
+};
+
+// A thread other than main allocates from another arena (unless glibc.malloc.arena_max=1),
+// whose chunks carry the NON_MAIN_ARENA flag in their size word.
+void* allocate_in_thread_arena(void* argument) {
+    auto* sums = static_cast<BlockSums*>(argument);
+    sums->add(std::malloc(200), 200);
+    sums->add(std::calloc(3, 100), 300);
+    void* aligned = nullptr;
+    if (posix_memalign(&aligned, 64, 1000) == 0) sums->add(aligned, 1000);
+    void* grown = std::malloc(40);
+    grown = std::realloc(grown, 5000);
+    if (grown != nullptr) sums->add(grown, 5000);
+    return nullptr;
+}
+
+int run_blocks(bool keep) {
+    BlockSums sums;
+    // A fixed threshold: glibc would otherwise raise it as mapped chunks are freed.
+    if (mallopt(M_MMAP_THRESHOLD, 64 * 1024) != 1) return 1;
+    pthread_t thread;
+    if (pthread_create(&thread, nullptr, allocate_in_thread_arena, &sums) != 0) return 1;
+    if (pthread_join(thread, nullptr) != 0) return 1;
+    if (sums.blocks.size() != 4) return 2;
+
+    // Chunks above the threshold get a mapping of their own and carry the IS_MMAPPED flag.
+    sums.add(std::malloc(100000), 100000);
+    sums.add(std::calloc(1, 70000), 70000);
+    void* aligned = nullptr;
+    if (posix_memalign(&aligned, 4096, 100000) != 0) return 2;
+    sums.add(aligned, 100000);
+    for (void* block : sums.blocks) {
+        if (block == nullptr) return 2;
+    }
+
+    std::printf("requested=%zu usable=%zu\n", sums.requested, sums.usable);
+    if (!keep) {
+        for (void* block : sums.blocks) std::free(block);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2) {
-        std::fprintf(stderr, "usage: heap_workloads threads|realloc|new|fork|small|huge-slack|idle\n");
+        std::fprintf(stderr,
+                     "usage: heap_workloads threads|realloc|new|fork|small|huge-slack|kept-blocks|freed-blocks|idle\n");
         return 64;
     }
     int result = 64;
@@ -185,10 +246,16 @@ int main(int argc, char** argv) {
         result = run_small();
     } else if (std::strcmp(argv[1], "huge-slack") == 0) {
         result = run_huge_slack();
+    } else if (std::strcmp(argv[1], "kept-blocks") == 0) {
+        result = run_blocks(true);
+    } else if (std::strcmp(argv[1], "freed-blocks") == 0) {
+        result = run_blocks(false);
     } else if (std::strcmp(argv[1], "idle") == 0) {
         result = 0;
     } else {
-        std::fprintf(stderr, "heap_workloads: unknown mode '%s'; use threads, realloc, new, fork, small, huge-slack or idle\n",
+        std::fprintf(stderr,
+                     "heap_workloads: unknown mode '%s'; use threads, realloc, new, fork, small, huge-slack,"
+                     " kept-blocks, freed-blocks or idle\n",
                      argv[1]);
         return 64;
     }

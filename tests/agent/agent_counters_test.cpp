@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 namespace routeheap::testing {
@@ -103,6 +104,29 @@ TEST(AgentCounters, UntrackableBlockIsLogged) {
     EXPECT_EQ(last.current.native_live_bytes, idle_last.current.native_live_bytes);
     EXPECT_EQ(last.current.native_usable_bytes, idle_last.current.native_usable_bytes);
     EXPECT_EQ(last.current.native_allocation_calls, idle_last.current.native_allocation_calls + 1);
+}
+
+// The agent reads glibc's chunk size word instead of calling malloc_usable_size, except
+// for chunks with their own mapping. Blocks of a second arena (NON_MAIN_ARENA flag) and
+// mapped chunks live at exit must add exactly their malloc_usable_size. The freed-blocks
+// run makes the same calls, so glibc's own allocations for the thread and stdout cancel.
+TEST(AgentCounters, UsableBytesOfArenaAndMappedChunks) {
+    TempDir freed_dir;
+    RunResult freed_run;
+    const TraceFile freed = run_and_read({native("heap_workloads"), "freed-blocks"}, freed_dir, &freed_run);
+    ASSERT_EQ(freed_run.exit_status, 0) << freed_run.err;
+    TempDir kept_dir;
+    RunResult kept_run;
+    const TraceFile kept = run_and_read({native("heap_workloads"), "kept-blocks"}, kept_dir, &kept_run);
+    ASSERT_EQ(kept_run.exit_status, 0) << kept_run.err;
+
+    long long requested = 0;
+    long long usable = 0;
+    ASSERT_EQ(std::sscanf(kept_run.out.c_str(), "requested=%lld usable=%lld", &requested, &usable), 2) << kept_run.out;
+    const trace::CounterSample kept_last = last_sample(kept);
+    const trace::CounterSample freed_last = last_sample(freed);
+    EXPECT_EQ(kept_last.current.native_live_bytes - freed_last.current.native_live_bytes, requested);
+    EXPECT_EQ(kept_last.current.native_usable_bytes - freed_last.current.native_usable_bytes, usable);
 }
 
 TEST(AgentCounters, FirstSampleIsProcessStart) {
