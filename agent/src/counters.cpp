@@ -254,22 +254,23 @@ bool g_read_chunk_headers = false;
 constexpr size_t kChunkFlags = 7;
 constexpr size_t kChunkMapped = 2;
 
-// The size word of `block`'s chunk.
-size_t chunk_header(const void* block) {
-    size_t header = 0;
-    std::memcpy(&header, static_cast<const char*>(block) - sizeof(header), sizeof(header));
-    return header;
+// Reads the usable size of `block` from its chunk's size word into `usable`. Returns
+// false for a chunk with its own mapping, whose size the word does not give this way.
+bool usable_from_size_word(const void* block, size_t& usable) {
+    size_t word = 0;
+    std::memcpy(&word, static_cast<const char*>(block) - sizeof(word), sizeof(word));
+    if ((word & kChunkMapped) != 0) return false;
+    usable = (word & ~kChunkFlags) - sizeof(size_t);
+    return true;
 }
 
 size_t usable_size(void* block) {
-    if (g_read_chunk_headers) [[likely]] {
-        const size_t header = chunk_header(block);
-        if ((header & kChunkMapped) == 0) return (header & ~kChunkFlags) - sizeof(size_t);
-    }
+    size_t usable = 0;
+    if (g_read_chunk_headers && usable_from_size_word(block, usable)) [[likely]] return usable;
     return real().malloc_usable_size(block);
 }
 
-// Checks that the real allocator is glibc's and that the chunk header agrees with
+// Checks that the real allocator is glibc's and that the size word agrees with
 // malloc_usable_size on small plain and aligned blocks. The blocks stay far below the
 // mmap threshold: freeing a chunk with its own mapping would raise glibc's threshold,
 // which changes how the host's later large blocks are placed.
@@ -291,9 +292,8 @@ bool chunk_headers_readable() {
                 block = nullptr;
             }
             if (block == nullptr) return false;
-            const size_t header = chunk_header(block);
-            const bool same = (header & kChunkMapped) == 0 &&
-                              (header & ~kChunkFlags) - sizeof(size_t) == real().malloc_usable_size(block);
+            size_t usable = 0;
+            const bool same = usable_from_size_word(block, usable) && usable == real().malloc_usable_size(block);
             real().free(block);
             if (!same) return false;
         }

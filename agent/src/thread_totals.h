@@ -60,12 +60,6 @@ inline thread_totals_detail::Line* own_thread_line() {
     return &g_lines[index - 1];
 }
 
-// The calling thread's own total, or nullptr when the thread shares the overflow line.
-inline std::atomic<int64_t>* own_thread_total(ThreadTotal total) {
-    thread_totals_detail::Line* line = own_thread_line();
-    return line == nullptr ? nullptr : &line->values[static_cast<size_t>(total)];
-}
-
 // Adds `delta` to a total of `line`, the calling thread's own line from
 // own_thread_line(), or the shared line when that returned nullptr. Hooks that add
 // several totals look the line up once.
