@@ -10,8 +10,6 @@ namespace routeheap::agent {
 
 namespace {
 
-constexpr uint64_t kMaxAddress = uint64_t{1} << 48;
-
 // Marks a directory entry whose page or piece could not be mapped; its blocks use the table.
 template <typename T>
 T* unmappable() {
@@ -77,7 +75,7 @@ BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address, bool& tracked) const
     }
     tracked = true;
     remember_piece(address, piece);
-    return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+    return byte_in_piece(piece, address);
 }
 
 void BlockSizes::remember_piece(uint64_t address, Shadow* piece) const {
@@ -98,15 +96,15 @@ BlockSizes::Shadow* BlockSizes::shadow_for_insert(uint64_t address) {
     if (piece == nullptr) [[unlikely]] piece = install(piece_entry, kPieceBytes);
     if (piece == unmappable<Shadow>()) return nullptr;
     remember_piece(address, piece);
-    return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+    return byte_in_piece(piece, address);
 }
 
 bool BlockSizes::insert_slow(const void* block, size_t slack, bool sampled, bool& table_full) {
     const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress || slack >= (size_t{1} << kSlackBits)) return false;
+    if (!trackable_address(address) || slack >= (size_t{1} << kSlackBits)) return false;
     Shadow* shadow = shadow_for_insert(address);
     if (shadow != nullptr && slack <= kMaxShadowSlack) {
-        shadow->store(static_cast<uint8_t>((slack + 1) | (sampled ? kShadowSampled : 0)), std::memory_order_relaxed);
+        shadow->store(shadow_code(slack, sampled), std::memory_order_relaxed);
         return true;
     }
     if (!table_insert(address, slack, sampled, table_full)) return false;
@@ -116,7 +114,7 @@ bool BlockSizes::insert_slow(const void* block, size_t slack, bool sampled, bool
 
 bool BlockSizes::take_slow(const void* block, size_t& slack, bool& sampled) {
     const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress) return false;
+    if (!trackable_address(address)) return false;
     bool tracked = false;
     Shadow* shadow = shadow_of(address, tracked);
     if (!tracked) return false;
@@ -126,8 +124,7 @@ bool BlockSizes::take_slow(const void* block, size_t& slack, bool& sampled) {
         if (code == 0) return false;
         shadow->store(0, std::memory_order_relaxed);
         if (code != kInTable) {
-            slack = static_cast<size_t>(code & ~kShadowSampled) - 1;
-            sampled = (code & kShadowSampled) != 0;
+            decode_shadow(code, slack, sampled);
             return true;
         }
     }
@@ -142,7 +139,7 @@ bool BlockSizes::take_slow(const void* block, size_t& slack, bool& sampled) {
 
 void BlockSizes::clear_sampled(const void* block) {
     const auto address = reinterpret_cast<uint64_t>(block);
-    if ((address & 15) != 0 || address >= kMaxAddress) return;
+    if (!trackable_address(address)) return;
     bool tracked = false;
     Shadow* shadow = shadow_of(address, tracked);
     if (!tracked) return;

@@ -56,7 +56,7 @@ public:
         if (shadow == nullptr || slack > kMaxShadowSlack) [[unlikely]] {
             return insert_slow(block, slack, sampled, table_full);
         }
-        shadow->store(static_cast<uint8_t>((slack + 1) | (sampled ? kShadowSampled : 0)), std::memory_order_relaxed);
+        shadow->store(shadow_code(slack, sampled), std::memory_order_relaxed);
         return true;
     }
 
@@ -71,8 +71,7 @@ public:
         if (code == 0) return false;
         if (code == kInTable) [[unlikely]] return take_slow(block, slack, sampled);
         shadow->store(0, std::memory_order_relaxed);
-        slack = static_cast<size_t>(code & ~kShadowSampled) - 1;
-        sampled = (code & kShadowSampled) != 0;
+        decode_shadow(code, slack, sampled);
         return true;
     }
 
@@ -83,6 +82,7 @@ private:
     using Shadow = std::atomic<uint8_t>;
 
     static constexpr unsigned kAddressBits = 48;
+    static constexpr uint64_t kMaxAddress = uint64_t{1} << kAddressBits;
     static constexpr unsigned kRegionShift = 32;  // one directory page per 4 GiB
     static constexpr unsigned kPieceShift = 24;   // one shadow piece per 16 MiB
     static constexpr size_t kRegionCount = size_t{1} << (kAddressBits - kRegionShift);
@@ -112,7 +112,26 @@ private:
         if (thread.shadow_store_id != id_ || thread.shadow_piece_key != (address >> kPieceShift) || (address & 15) != 0) {
             return nullptr;
         }
-        return static_cast<Shadow*>(thread.shadow_piece) + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+        return byte_in_piece(static_cast<Shadow*>(thread.shadow_piece), address);
+    }
+
+    // Return the shadow byte of `address` in `piece`, the piece that covers it.
+    static Shadow* byte_in_piece(Shadow* piece, uint64_t address) {
+        return piece + ((address & ((uint64_t{1} << kPieceShift) - 1)) >> 4);
+    }
+
+    // Return whether a block at `address` can have an entry: 16-byte aligned, below 2^48.
+    static bool trackable_address(uint64_t address) { return (address & 15) == 0 && address < kMaxAddress; }
+
+    // Return the shadow byte of a block with `slack` (at most kMaxShadowSlack).
+    static uint8_t shadow_code(size_t slack, bool sampled) {
+        return static_cast<uint8_t>((slack + 1) | (sampled ? kShadowSampled : 0));
+    }
+
+    // Read the slack and sampled flag from a shadow byte other than 0 and kInTable.
+    static void decode_shadow(uint8_t code, size_t& slack, bool& sampled) {
+        slack = static_cast<size_t>(code & ~kShadowSampled) - 1;
+        sampled = (code & kShadowSampled) != 0;
     }
     // Make `piece`, which covers `address`, the calling thread's last piece.
     void remember_piece(uint64_t address, Shadow* piece) const;
