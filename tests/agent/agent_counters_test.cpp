@@ -15,14 +15,20 @@ constexpr int64_t kMiB = 1024 * 1024;
 
 std::string native(const std::string& name) { return std::string(ROUTEHEAP_NATIVE_DIR) + "/" + name; }
 
-// Runs a program under the agent and returns its single trace.
+// Returns the single trace in `dir`.
+TraceFile single_trace(TempDir& dir) {
+    const std::vector<std::string> traces = dir.traces();
+    EXPECT_EQ(traces.size(), 1u);
+    return traces.empty() ? TraceFile{} : read_trace(traces.front());
+}
+
+// Runs a program under the agent, which must write nothing to stderr, and returns its
+// single trace.
 TraceFile run_and_read(const std::vector<std::string>& argv, TempDir& dir, RunResult* run = nullptr) {
     const RunResult result = run_program(argv, agent_environment(dir.path()));
     if (run != nullptr) *run = result;
     EXPECT_EQ(result.err, "");
-    const std::vector<std::string> traces = dir.traces();
-    EXPECT_EQ(traces.size(), 1u);
-    return traces.empty() ? TraceFile{} : read_trace(traces.front());
+    return single_trace(dir);
 }
 
 trace::CounterSample last_sample(const TraceFile& file) {
@@ -77,9 +83,7 @@ TEST(AgentCounters, ExactModePeakSeesSmallBlocks) {
     environment["ROUTEHEAP_SAMPLE_BYTES"] = "1";
     const RunResult run = run_program({native("heap_workloads"), "small"}, environment);
     ASSERT_EQ(run.exit_status, 0) << run.err;
-    const std::vector<std::string> traces = dir.traces();
-    ASSERT_EQ(traces.size(), 1u);
-    const std::vector<trace::CounterSample> samples = read_trace(traces.front()).samples();
+    const std::vector<trace::CounterSample> samples = single_trace(dir).samples();
     ASSERT_FALSE(samples.empty());
     int64_t peak = 0;
     for (const trace::CounterSample& sample : samples) peak = std::max(peak, sample.native_live_peak_bytes);
@@ -97,9 +101,7 @@ TEST(AgentCounters, UntrackableBlockIsLogged) {
     const RunResult run = run_program({native("heap_workloads"), "huge-slack"}, agent_environment(dir.path()));
     ASSERT_EQ(run.exit_status, 0) << run.err;
     EXPECT_NE(run.err.find("bytes of slack cannot be tracked"), std::string::npos) << run.err;
-    const std::vector<std::string> traces = dir.traces();
-    ASSERT_EQ(traces.size(), 1u);
-    const trace::CounterSample last = last_sample(read_trace(traces.front()));
+    const trace::CounterSample last = last_sample(single_trace(dir));
     const trace::CounterSample idle_last = last_sample(idle);
     EXPECT_EQ(last.current.native_live_bytes, idle_last.current.native_live_bytes);
     EXPECT_EQ(last.current.native_usable_bytes, idle_last.current.native_usable_bytes);
