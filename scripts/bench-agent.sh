@@ -9,6 +9,8 @@
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/bench-common.sh
+source "$REPO_DIR/scripts/bench-common.sh"
 BUILD_DIR="${ROUTEHEAP_BUILD_DIR:-$REPO_DIR/build}"
 SAMPLE_DIR="$REPO_DIR/samples/node-routes"
 ROUTEHEAP="$BUILD_DIR/bin/routeheap"
@@ -156,7 +158,6 @@ measure_throughput() {
     END { printf "%s %.1f\n", rps, cpu * 1000 / requests }' <<<"$output"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 column_median() { awk -v c="$1" '{ print $c }' "$2" | median; }
 

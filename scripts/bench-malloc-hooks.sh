@@ -7,6 +7,8 @@
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/bench-common.sh
+source "$REPO_DIR/scripts/bench-common.sh"
 BUILD_DIR="${ROUTEHEAP_BUILD_DIR:-$REPO_DIR/build}"
 AGENT="$BUILD_DIR/lib/librouteheap.so"
 CHURN="$BUILD_DIR/samples/native/malloc_churn"
@@ -29,8 +31,6 @@ for ((run = 1; run <= RUNS; run++)); do
   echo "$none $agent" >>"$WORK_DIR/runs"
   printf 'bench-malloc-hooks: run %d: %s ns without the agent, %s ns with it\n' "$run" "$none" "$agent" >&2
 done
-
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 printf '| configuration | ns per allocation and free (median of %d runs) | ratio, run by run | all runs |\n' "$RUNS"
 printf '|---|---|---|---|\n'
