@@ -57,6 +57,7 @@ ThreadBuffers::Slot* ThreadBuffers::claim_slot() {
             slot.data = static_cast<uint8_t*>(memory);
         }
         slot.tid = current_tid();
+        slot.cached_head = slot.head.load(std::memory_order_relaxed);
         slot.state.store(kOwned, std::memory_order_release);
         t_thread.slot = static_cast<int32_t>(i + 1);
         return &slot;
@@ -70,11 +71,13 @@ bool ThreadBuffers::push(const void* record, size_t size) {
     return false;
 }
 
-bool ThreadBuffers::own_ring_half_full() const {
+bool ThreadBuffers::own_ring_half_full() {
     if (t_thread.slot <= 0) return false;
-    const Slot& slot = slots_[t_thread.slot - 1];
-    const uint64_t used = slot.tail.load(std::memory_order_relaxed) - slot.head.load(std::memory_order_relaxed);
-    return used > ring_bytes_ / 2;
+    Slot& slot = slots_[t_thread.slot - 1];
+    const uint64_t tail = slot.tail.load(std::memory_order_relaxed);
+    if (tail - slot.cached_head <= ring_bytes_ / 2) return false;
+    slot.cached_head = slot.head.load(std::memory_order_acquire);
+    return tail - slot.cached_head > ring_bytes_ / 2;
 }
 
 bool ThreadBuffers::try_push(const void* record, size_t size) {
@@ -82,8 +85,11 @@ bool ThreadBuffers::try_push(const void* record, size_t size) {
     if (slot == nullptr || size > ring_bytes_) return false;
 
     const uint64_t tail = slot->tail.load(std::memory_order_relaxed);
-    const uint64_t head = slot->head.load(std::memory_order_acquire);
-    if (ring_bytes_ - (tail - head) < size) return false;
+    if (ring_bytes_ - (tail - slot->cached_head) < size) {
+        // The acquire orders the drainer's reads of the bytes before this overwrite.
+        slot->cached_head = slot->head.load(std::memory_order_acquire);
+        if (ring_bytes_ - (tail - slot->cached_head) < size) return false;
+    }
 
     const size_t offset = static_cast<size_t>(tail & (ring_bytes_ - 1));
     if (size <= ring_bytes_ - offset) [[likely]] {
@@ -156,6 +162,7 @@ void ThreadBuffers::reset_after_fork_child() {
         Slot& slot = slots_[i];
         slot.head.store(0, std::memory_order_relaxed);
         slot.tail.store(0, std::memory_order_relaxed);
+        slot.cached_head = 0;
         if (static_cast<int32_t>(i + 1) == own) {
             slot.tid = current_tid();
         } else {

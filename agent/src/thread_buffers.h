@@ -35,7 +35,7 @@ public:
 
     // True when the calling thread's ring is more than half full, so the writer
     // thread should drain it before the next flush.
-    bool own_ring_half_full() const;
+    bool own_ring_half_full();
 
     // Moves whole records from every ring into `out` until the rings are empty or
     // `capacity` is reached. Returns the bytes written; `records` counts them and
@@ -60,6 +60,10 @@ private:
         pid_t tid = 0;
         uint8_t* data = nullptr;
         alignas(64) std::atomic<uint64_t> tail{0};  // written by the owner
+        // The owner's last reading of `head`. Free space computed from it is never more
+        // than the real free space, so the owner reads `head`, a line the drainer writes,
+        // only when this copy says the ring lacks room or is half full.
+        uint64_t cached_head = 0;
         alignas(64) std::atomic<uint64_t> head{0};  // written by the drainer
     };
 
