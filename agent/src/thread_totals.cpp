@@ -32,16 +32,30 @@ uint32_t lines_in_use() {
 using namespace thread_totals_detail;
 
 ThreadTotalSums sum_all_thread_totals() {
-    ThreadTotalSums sums{};
-    for (size_t field = 0; field < kTotals; ++field) {
-        sums.values[field] = g_shared_line.values[field].load(std::memory_order_relaxed);
-    }
+    // Each total has its own accumulator, so the compiler keeps the sums in registers.
+    // With a loop over the totals it added to memory, one dependent store after another.
+    static_assert(kTotals == 5, "add the new total's accumulator");
+    int64_t allocated = 0, calls = 0, usable = 0, open = 0, unpublished = 0;
+    auto add_line = [&](const Line& line) {
+        auto value = [&](ThreadTotal total) {
+            return line.values[static_cast<size_t>(total)].load(std::memory_order_relaxed);
+        };
+        allocated += value(ThreadTotal::AllocatedBytes);
+        calls += value(ThreadTotal::AllocationCalls);
+        usable += value(ThreadTotal::UsableBytes);
+        open += value(ThreadTotal::OpenRequests);
+        unpublished += value(ThreadTotal::UnpublishedLiveBytes);
+    };
+    add_line(g_shared_line);
     const uint32_t lines = lines_in_use();
-    for (uint32_t i = 0; i < lines; ++i) {
-        for (size_t field = 0; field < kTotals; ++field) {
-            sums.values[field] += g_lines[i].values[field].load(std::memory_order_relaxed);
-        }
-    }
+    for (uint32_t i = 0; i < lines; ++i) add_line(g_lines[i]);
+
+    ThreadTotalSums sums;
+    sums.values[static_cast<size_t>(ThreadTotal::AllocatedBytes)] = allocated;
+    sums.values[static_cast<size_t>(ThreadTotal::AllocationCalls)] = calls;
+    sums.values[static_cast<size_t>(ThreadTotal::UsableBytes)] = usable;
+    sums.values[static_cast<size_t>(ThreadTotal::OpenRequests)] = open;
+    sums.values[static_cast<size_t>(ThreadTotal::UnpublishedLiveBytes)] = unpublished;
     return sums;
 }
 
