@@ -113,23 +113,30 @@ void ThreadBuffers::copy_out(const Slot& slot, uint64_t position, void* out, siz
 size_t ThreadBuffers::drain_slot(Slot& slot, uint8_t* out, size_t capacity, uint32_t& records,
                                  uint64_t& first_time_ns, uint64_t& last_time_ns) {
     const uint64_t tail = slot.tail.load(std::memory_order_acquire);
-    uint64_t head = slot.head.load(std::memory_order_relaxed);
+    const uint64_t head = slot.head.load(std::memory_order_relaxed);
+    // One copy of everything that fits, then a walk over the copy for whole records.
+    // Copying record by record made four memcpy calls per record, and under perf those
+    // calls were 0.7% of a small-request server's samples.
+    const size_t available = static_cast<size_t>(tail - head);
+    const size_t copied = available < capacity ? available : capacity;
+    copy_out(slot, head, out, copied);
+
     size_t written = 0;
-    while (head < tail) {
+    while (copied - written >= sizeof(trace::RecordHeader)) {
         trace::RecordHeader header{};
-        copy_out(slot, head, &header, sizeof(header));
-        if (header.size > capacity - written) break;
-        copy_out(slot, head, out + written, header.size);
+        std::memcpy(&header, out + written, sizeof(header));
+        // The bytes past the last whole record stay in the ring for the next drain. A
+        // record shorter than its header cannot come from push(), and stops the drain.
+        if (header.size < sizeof(header) || header.size > copied - written) break;
 
         const uint64_t time = record_time(out + written, header.size);
         if (time != 0 && (first_time_ns == 0 || time < first_time_ns)) first_time_ns = time;
         if (time > last_time_ns) last_time_ns = time;
 
         written += header.size;
-        head += header.size;
         ++records;
     }
-    slot.head.store(head, std::memory_order_release);
+    slot.head.store(head + written, std::memory_order_release);
     return written;
 }
 

@@ -41,9 +41,10 @@ bool push(ThreadBuffers& buffers, uint64_t sequence) {
     return buffers.try_push(&record, sizeof(record));
 }
 
-// Drains every ring into a vector of sequences, on the calling thread.
-std::vector<uint64_t> drain(ThreadBuffers& buffers) {
-    std::vector<uint8_t> out(1 << 20);
+// Drains every ring into a vector of sequences, on the calling thread, taking at most
+// `capacity` bytes.
+std::vector<uint64_t> drain(ThreadBuffers& buffers, size_t capacity = 1 << 20) {
+    std::vector<uint8_t> out(capacity);
     uint32_t records = 0;
     uint64_t first = 0;
     uint64_t last = 0;
@@ -110,6 +111,21 @@ TEST(ThreadBuffers, HalfFullFollowsDrainer) {
         drainer.join();
         EXPECT_FALSE(buffers.own_ring_half_full());
     });
+}
+
+// A drain with room for one and a half records takes one whole record and leaves the
+// rest for the next drain.
+TEST(ThreadBuffers, DrainTakesOnlyWholeRecords) {
+    static ThreadBuffers buffers;
+    buffers.init(4096);
+    on_new_thread([&] {
+        for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(push(buffers, i));
+    });
+    const size_t room = sizeof(TestRecord) * 3 / 2;
+    EXPECT_EQ(drain(buffers, room), std::vector<uint64_t>({0}));
+    EXPECT_EQ(drain(buffers, room), std::vector<uint64_t>({1}));
+    EXPECT_EQ(drain(buffers, sizeof(TestRecord) - 1), std::vector<uint64_t>());
+    EXPECT_EQ(drain(buffers, room), std::vector<uint64_t>({2}));
 }
 
 // Records cross the end of the ring many times while a drainer runs concurrently;
