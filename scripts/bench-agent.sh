@@ -148,16 +148,26 @@ time_uploads() {
   echo "$((end - start)) $(($(process_cpu_ms "$server_pid") - cpu_start))"
 }
 
-# Requests per second of GET /health under wrk, and the server's CPU ms per 1000 requests.
-measure_throughput() {
-  local port="$1" cpu_start output
-  cpu_start="$(process_cpu_ms "$server_pid")"
-  output="$(wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" "http://127.0.0.1:$port/health")"
-  local cpu=$(($(process_cpu_ms "$server_pid") - cpu_start))
-  awk -v cpu="$cpu" '/requests in/ { requests = $1 } /^Requests\/sec:/ { rps = $2 }
-    END { printf "%s %.1f\n", rps, cpu * 1000 / requests }' <<<"$output"
-}
+# Nanoseconds the main thread (the one whose id is the process id) has run so far, from the
+# scheduler's statistics.
+main_thread_run_ns() { awk '{ print $1 }' "/proc/$1/task/$1/schedstat"; }
 
+# Requests per second of GET /health under wrk, the server's CPU ms per 1000 requests, the
+# main thread's CPU microseconds per request, and the share of the wall time it ran. Node
+# serves every request on its main thread, so the throughput is about its busy share divided
+# by its CPU per request.
+measure_throughput() {
+  local port="$1" cpu_start run_start start output
+  cpu_start="$(process_cpu_ms "$server_pid")"
+  run_start="$(main_thread_run_ns "$server_pid")"
+  start="$(date +%s%N)"
+  output="$(wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" "http://127.0.0.1:$port/health")"
+  local wall=$(($(date +%s%N) - start))
+  local run=$(($(main_thread_run_ns "$server_pid") - run_start))
+  local cpu=$(($(process_cpu_ms "$server_pid") - cpu_start))
+  awk -v cpu="$cpu" -v run="$run" -v wall="$wall" '/requests in/ { requests = $1 } /^Requests\/sec:/ { rps = $2 }
+    END { printf "%s %.1f %.2f %.3f\n", rps, cpu * 1000 / requests, run / 1000 / requests, run / wall }' <<<"$output"
+}
 
 column_median() { awk -v c="$1" '{ print $c }' "$2" | median; }
 
@@ -226,7 +236,7 @@ run_throughput_benchmark() {
       measure_throughput "$server_port" >>"$WORK_DIR/wrk-$config.rps"
       stop_server
       rm -rf "$out" "$out".zst
-      log "wrk $config run $run: requests/s, CPU ms per 1000: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request and busy share: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
     done
   done
 }
@@ -256,6 +266,16 @@ print_results() {
       "$(pair_ratio 1 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" "$median_cpu" \
       "$(pair_ratio 2 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
       "$(awk '{ printf "%s ", $1 }' "$WORK_DIR/wrk-$config.rps")"
+  done
+
+  printf '\n### Node'"'"'s main thread in the same runs (median of %d runs)\n\n' "$RUNS"
+  printf '| configuration | CPU us per request | ratio, run by run | share of the time it ran | ratio, run by run |\n'
+  printf '|---|---|---|---|---|\n'
+  for config in none node-flags routeheap heaptrack; do
+    printf '| %s | %s | %s | %s | %s |\n' "$config" "$(column_median 3 "$WORK_DIR/wrk-$config.rps")" \
+      "$(pair_ratio 3 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
+      "$(column_median 4 "$WORK_DIR/wrk-$config.rps")" \
+      "$(pair_ratio 4 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")"
   done
 
   printf '\n### Trace size and report time on the upload runs (median of %d runs)\n\n' "$RUNS"
