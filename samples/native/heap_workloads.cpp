@@ -14,8 +14,9 @@
 //                            allocates 3 x 1 MiB and leaves with _exit
 //   heap_workloads small     64 blocks of 100 B, all live at once, then freed: a peak
 //                            of 6400 B made only of small blocks
-//   heap_workloads huge-slack  one 4 MiB block aligned to 1 MiB, whose usable size
+//   heap_workloads huge-slack  a 4 MiB block aligned to 1 MiB, whose usable size
 //                            exceeds the request by more than the agent can keep
+//                            (it prints "calls=N", see run_huge_slack)
 //   heap_workloads kept-blocks  keeps blocks from a second thread's arena and chunks
 //                            with their own mapping live until exit. It prints
 //                            "requested=R usable=U": the sums of their sizes and of
@@ -164,12 +165,33 @@ int run_small() {
     return 0;
 }
 
+// The slack of an aligned block with its own mapping is the part of the alignment that
+// glibc did not use up, so it depends on where the mapping lands. The mode therefore
+// tries up to 8 blocks, with a 300 KiB block between tries that moves the next mapping,
+// until a block has over 600 KiB of slack. It prints "calls=N", the allocation calls it
+// made, and frees every block.
 int run_huge_slack() {
-    void* block = nullptr;
-    if (posix_memalign(&block, size_t{1} << 20, size_t{4} << 20) != 0) return 2;
-    g_sink = block;
-    std::free(block);
-    return 0;
+    constexpr size_t kAlignment = size_t{1} << 20;
+    constexpr size_t kSize = size_t{4} << 20;
+    constexpr size_t kMinSlack = 600 * 1024;
+    constexpr int kTries = 8;
+    void* blocks[2 * kTries] = {};
+    int count = 0;
+    bool found = false;
+    for (int attempt = 0; attempt < kTries && !found; ++attempt) {
+        void* block = nullptr;
+        if (posix_memalign(&block, kAlignment, kSize) != 0) return 2;
+        blocks[count++] = block;
+        found = malloc_usable_size(block) - kSize > kMinSlack;
+        if (!found) {
+            blocks[count] = std::malloc(300 * 1024);
+            if (blocks[count++] == nullptr) return 2;
+        }
+    }
+    g_sink = blocks[0];
+    std::printf("calls=%d\n", count);
+    for (int i = 0; i < count; ++i) std::free(blocks[i]);
+    return found ? 0 : 3;
 }
 
 // The blocks of kept-blocks and freed-blocks, with the sums the modes print.
