@@ -1,9 +1,12 @@
 // Block and file header codec for routeheap traces (see routeheap/trace_format.h).
 #include <routeheap/trace_block.h>
 
+#include <routeheap/trace_pack.h>
+
 #include <zlib.h>
 #include <zstd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace routeheap::trace {
@@ -74,12 +77,20 @@ HeaderStatus check_file_header(const uint8_t* data, size_t available, FileHeader
 
 BlockEncoder::~BlockEncoder() {
     if (context_ != nullptr) ZSTD_freeCCtx(context_);
+    std::free(packed_);
 }
 
-bool BlockEncoder::init(int zstd_level) {
+bool BlockEncoder::init(int zstd_level, bool pack) {
     level_ = zstd_level;
     if (context_ == nullptr) context_ = ZSTD_createCCtx();
     if (context_ == nullptr) return false;
+    if (!pack) {
+        std::free(packed_);
+        packed_ = nullptr;
+    } else if (packed_ == nullptr) {
+        packed_ = static_cast<uint8_t*>(std::malloc(packed_bound(kMaxBlockRawBytes)));
+        if (packed_ == nullptr) return false;
+    }
     // No frame checksum: the block header's crc32 of the compressed bytes already detects
     // damage, and the checksum took a tenth of the compression time. A 4096-entry match
     // table (16 KiB) stays in the caches: on the agent's traces it compressed 2 to 12%
@@ -91,7 +102,7 @@ bool BlockEncoder::init(int zstd_level) {
 }
 
 size_t BlockEncoder::max_encoded_size(size_t raw_size) {
-    return sizeof(BlockHeader) + ZSTD_compressBound(raw_size);
+    return sizeof(BlockHeader) + ZSTD_compressBound(packed_bound(raw_size));
 }
 
 size_t BlockEncoder::encode(const void* raw, uint32_t raw_size, uint32_t record_count, uint64_t sequence,
@@ -99,13 +110,20 @@ size_t BlockEncoder::encode(const void* raw, uint32_t raw_size, uint32_t record_
     if (context_ == nullptr || raw_size > kMaxBlockRawBytes || capacity < max_encoded_size(raw_size)) {
         return 0;
     }
+    const void* input = raw;
+    size_t input_size = raw_size;
+    if (packed_ != nullptr) {
+        input_size = pack_records(static_cast<const uint8_t*>(raw), raw_size, packed_, packed_bound(kMaxBlockRawBytes));
+        if (input_size == 0 && raw_size != 0) return 0;
+        input = packed_;
+    }
     auto* bytes = static_cast<uint8_t*>(out);
     const size_t compressed = ZSTD_compress2(context_, bytes + sizeof(BlockHeader),
-                                             capacity - sizeof(BlockHeader), raw, raw_size);
+                                             capacity - sizeof(BlockHeader), input, input_size);
     if (ZSTD_isError(compressed)) return 0;
 
     BlockHeader header{};
-    header.magic = kBlockMagic;
+    header.magic = packed_ != nullptr ? kPackedBlockMagic : kBlockMagic;
     header.compressed_size = static_cast<uint32_t>(compressed);
     header.raw_size = raw_size;
     header.record_count = record_count;
@@ -127,6 +145,7 @@ const char* describe(BlockStatus status) {
         case BlockStatus::BadPayloadChecksum: return "block payload checksum mismatch";
         case BlockStatus::BadSize: return "block size out of range";
         case BlockStatus::DecompressFailed: return "block payload does not decompress";
+        case BlockStatus::UnpackFailed: return "block payload does not unpack to its records";
     }
     return "unknown block status";
 }
@@ -140,9 +159,10 @@ BlockDecoder::~BlockDecoder() {
 BlockStatus BlockDecoder::read_header(const uint8_t* data, size_t available, BlockHeader& header) {
     if (available < sizeof(BlockHeader)) return BlockStatus::Truncated;
     std::memcpy(&header, data, sizeof(header));
-    if (header.magic != kBlockMagic) return BlockStatus::BadMagic;
+    if (!is_block_magic(header.magic)) return BlockStatus::BadMagic;
     if (block_header_checksum(header) != header.header_crc32) return BlockStatus::BadHeaderChecksum;
-    if (header.raw_size > kMaxBlockRawBytes || header.compressed_size > ZSTD_compressBound(kMaxBlockRawBytes)) {
+    if (header.raw_size > kMaxBlockRawBytes ||
+        header.compressed_size > ZSTD_compressBound(packed_bound(kMaxBlockRawBytes))) {
         return BlockStatus::BadSize;
     }
     return BlockStatus::Ok;
@@ -158,9 +178,17 @@ BlockStatus BlockDecoder::decode(const uint8_t* data, size_t available, BlockHea
     if (crc32_of(payload, header.compressed_size) != header.payload_crc32) return BlockStatus::BadPayloadChecksum;
     if (raw_capacity < header.raw_size || context_ == nullptr) return BlockStatus::BadSize;
 
-    const size_t produced = ZSTD_decompressDCtx(context_, raw, raw_capacity, payload, header.compressed_size);
-    if (ZSTD_isError(produced)) return BlockStatus::DecompressFailed;
-    if (produced != header.raw_size) return BlockStatus::BadSize;
+    if (header.magic == kBlockMagic) {
+        const size_t produced = ZSTD_decompressDCtx(context_, raw, raw_capacity, payload, header.compressed_size);
+        if (ZSTD_isError(produced)) return BlockStatus::DecompressFailed;
+        if (produced != header.raw_size) return BlockStatus::BadSize;
+        return BlockStatus::Ok;
+    }
+    packed_.resize(packed_bound(kMaxBlockRawBytes));
+    const size_t packed_size =
+        ZSTD_decompressDCtx(context_, packed_.data(), packed_.size(), payload, header.compressed_size);
+    if (ZSTD_isError(packed_size)) return BlockStatus::DecompressFailed;
+    if (!unpack_records(packed_.data(), packed_size, raw, header.raw_size)) return BlockStatus::UnpackFailed;
     return BlockStatus::Ok;
 }
 

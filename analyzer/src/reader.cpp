@@ -346,7 +346,7 @@ bool TraceReader::resynchronise(uint64_t from, uint64_t file_size, bool file_com
             uint32_t magic = 0;
             std::memcpy(&magic, chunk.data() + i, sizeof(magic));
             trace::BlockHeader candidate{};
-            if (magic != trace::kBlockMagic ||
+            if (!trace::is_block_magic(magic) ||
                 trace::BlockDecoder::read_header(chunk.data() + i, got - i, candidate) != trace::BlockStatus::Ok) {
                 continue;
             }

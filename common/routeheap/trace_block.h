@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 typedef struct ZSTD_CCtx_s ZSTD_CCtx;
 typedef struct ZSTD_DCtx_s ZSTD_DCtx;
@@ -32,7 +33,9 @@ public:
     BlockEncoder& operator=(const BlockEncoder&) = delete;
     ~BlockEncoder();
 
-    bool init(int zstd_level);
+    // `pack` packs the records before compressing them (trace_pack.h); unpacked blocks
+    // are what version-2 writers made.
+    bool init(int zstd_level, bool pack = true);
 
     // Upper bound of encode()'s output for `raw_size` bytes of records.
     static size_t max_encoded_size(size_t raw_size);
@@ -45,6 +48,7 @@ public:
 private:
     ZSTD_CCtx* context_ = nullptr;
     int level_ = 1;
+    uint8_t* packed_ = nullptr;  // packed_bound(kMaxBlockRawBytes) bytes when packing
 };
 
 enum class BlockStatus {
@@ -55,6 +59,7 @@ enum class BlockStatus {
     BadPayloadChecksum,
     BadSize,             // sizes out of range
     DecompressFailed,
+    UnpackFailed,        // a packed payload that decompresses but does not unpack to raw_size bytes
 };
 
 const char* describe(BlockStatus status);
@@ -78,6 +83,7 @@ public:
 
 private:
     ZSTD_DCtx* context_ = nullptr;
+    std::vector<uint8_t> packed_;  // a packed block's decompressed bytes
 };
 
 // Walks the records of one decoded block. Stops at a record whose size is smaller

@@ -19,10 +19,15 @@ inline constexpr char kFileMagic[8] = {'R', 'H', 'T', 'R', 'A', 'C', 'E', '1'};
 // Bumped on any change an older reader cannot skip. New record types need no bump when
 // a reader that skips them by their size loses nothing it needs. Version 2 added the
 // compact request records (CompactRequestHead, CompactResponse), which carry requests a
-// version-1 reader would lose; readers accept every version up to their own.
-inline constexpr uint32_t kFormatVersion = 2;
+// version-1 reader would lose; readers accept every version up to their own. Version 3
+// packs each block's records before compressing them (trace_pack.h), in blocks marked
+// with kPackedBlockMagic.
+inline constexpr uint32_t kFormatVersion = 3;
 
-inline constexpr uint32_t kBlockMagic = 0x4b424852;  // "RHBK" in file byte order
+inline constexpr uint32_t kBlockMagic = 0x4b424852;        // "RHBK" in file byte order
+inline constexpr uint32_t kPackedBlockMagic = 0x50424852;  // "RHBP": the records are packed
+
+inline constexpr bool is_block_magic(uint32_t magic) { return magic == kBlockMagic || magic == kPackedBlockMagic; }
 inline constexpr uint32_t kMaxBlockRawBytes = 1u << 20;
 inline constexpr uint32_t kMaxPathBytes = 1024;    // longer paths are cut and flagged
 inline constexpr uint32_t kMaxMethodBytes = 32;
@@ -58,9 +63,9 @@ static_assert(sizeof(FileHeader) == 64);
 // without decompressing. `first_time_ns`/`last_time_ns` bound the records' times
 // (CLOCK_MONOTONIC) so a reader can seek by time using only block headers.
 struct BlockHeader {
-    uint32_t magic;            // kBlockMagic
+    uint32_t magic;            // kBlockMagic, or kPackedBlockMagic
     uint32_t compressed_size;  // bytes of zstd frame that follow this header
-    uint32_t raw_size;         // bytes of records after decompression, <= kMaxBlockRawBytes
+    uint32_t raw_size;         // bytes of records after decompression (and unpacking), <= kMaxBlockRawBytes
     uint32_t record_count;
     uint64_t sequence;         // 0, 1, 2, ... per file; a gap means a block was lost
     uint64_t first_time_ns;
