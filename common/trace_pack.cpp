@@ -109,7 +109,8 @@ size_t pack_records(const uint8_t* raw, size_t raw_size, uint8_t* out, size_t ca
         written += header.size - fixed;
         in += header.size;
     }
-    std::memcpy(out + written, raw + in, raw_size - in);
+    // memcpy's pointers must not be null even for 0 bytes, and an empty block may have none.
+    if (raw_size > in) std::memcpy(out + written, raw + in, raw_size - in);
     return written + (raw_size - in);
 }
 
@@ -153,7 +154,7 @@ bool unpack_records(const uint8_t* packed, size_t packed_size, uint8_t* out, siz
     }
     // The rest was copied as it is.
     if (packed_size - in != raw_size - produced) return false;
-    std::memcpy(out + produced, packed + in, raw_size - produced);
+    if (raw_size > produced) std::memcpy(out + produced, packed + in, raw_size - produced);
     return true;
 }
 

@@ -59,7 +59,7 @@ struct FileHeader {
 static_assert(sizeof(FileHeader) == 64);
 
 // Precedes each zstd frame. `payload_crc32` covers the compressed bytes and
-// `header_crc32` the 40 bytes before it, so a torn or corrupted block is detected
+// `header_crc32` the 44 bytes before it, so a torn or corrupted block is detected
 // without decompressing. `first_time_ns`/`last_time_ns` bound the records' times
 // (CLOCK_MONOTONIC) so a reader can seek by time using only block headers.
 struct BlockHeader {
