@@ -1,6 +1,7 @@
 // Packs and unpacks the compact records of a block (see trace_pack.h).
 #include <routeheap/trace_pack.h>
 
+#include <routeheap/trace_block.h>
 #include <routeheap/trace_format.h>
 
 #include <cstring>
@@ -10,7 +11,7 @@ namespace routeheap::trace {
 namespace {
 
 // The packed types: the 8-byte words from kFirstWord to the end of the fixed part are
-// packed, the bytes before them and the text after them are copied.
+// packed. The bytes before them and the text after them are copied.
 constexpr size_t kFirstWord = 8;
 constexpr size_t kMaxWords = 16;
 static_assert(offsetof(CompactRequestHead, time_ns) == kFirstWord);
@@ -38,14 +39,6 @@ size_t packed_fixed_size(uint16_t type, PreviousWords& previous, uint64_t*& word
     default:
         return 0;
     }
-}
-
-// The header of the record at `at`, when one fits in the `remaining` bytes and its size
-// is at least a header and at most `remaining`.
-bool whole_record(const uint8_t* at, size_t remaining, RecordHeader& header) {
-    if (remaining < sizeof(RecordHeader)) return false;
-    std::memcpy(&header, at, sizeof(header));
-    return header.size >= sizeof(RecordHeader) && header.size <= remaining;
 }
 
 size_t put_varint(uint64_t value, uint8_t* out) {
@@ -85,31 +78,34 @@ size_t packed_bound(size_t raw_size) { return raw_size + raw_size / 4 + 16; }
 size_t pack_records(const uint8_t* raw, size_t raw_size, uint8_t* out, size_t capacity) {
     if (capacity < packed_bound(raw_size)) return 0;
     PreviousWords previous;
-    size_t in = 0;
     size_t written = 0;
+    RecordCursor cursor(raw, raw_size);
     RecordHeader header{};
-    while (whole_record(raw + in, raw_size - in, header)) {
+    const uint8_t* record = nullptr;
+    while (cursor.next(header, record)) {
         uint64_t* words = nullptr;
         const size_t fixed = packed_fixed_size(header.type, previous, words);
         if (fixed == 0 || header.size < fixed) {
-            std::memcpy(out + written, raw + in, header.size);
+            std::memcpy(out + written, record, header.size);
             written += header.size;
-            in += header.size;
             continue;
         }
-        std::memcpy(out + written, raw + in, kFirstWord);
+
+        std::memcpy(out + written, record, kFirstWord);
         written += kFirstWord;
         for (size_t offset = kFirstWord, i = 0; offset < fixed; offset += 8, ++i) {
             uint64_t word = 0;
-            std::memcpy(&word, raw + in + offset, sizeof(word));
+            std::memcpy(&word, record + offset, sizeof(word));
             written += put_varint(zigzag(word - words[i]), out + written);
             words[i] = word;
         }
-        std::memcpy(out + written, raw + in + fixed, header.size - fixed);
+        std::memcpy(out + written, record + fixed, header.size - fixed);
         written += header.size - fixed;
-        in += header.size;
     }
-    // memcpy's pointers must not be null even for 0 bytes, and an empty block may have none.
+
+    // From a malformed record on, the bytes are copied as they are. memcpy's pointers must
+    // not be null even for 0 bytes, and an empty block may have none.
+    const size_t in = cursor.offset();
     if (raw_size > in) std::memcpy(out + written, raw + in, raw_size - in);
     return written + (raw_size - in);
 }
@@ -119,8 +115,8 @@ bool unpack_records(const uint8_t* packed, size_t packed_size, uint8_t* out, siz
     size_t in = 0;
     size_t produced = 0;
     RecordHeader header{};
-    // The packer's test of a whole record depends only on the raw bytes left, which
-    // here are the bytes of `out` left.
+    // RecordCursor's test of a whole record, as the packer ran it, depends only on the raw
+    // bytes left, which here are the bytes of `out` left.
     while (raw_size - produced >= sizeof(RecordHeader)) {
         if (packed_size - in < sizeof(RecordHeader)) return false;
         std::memcpy(&header, packed + in, sizeof(header));

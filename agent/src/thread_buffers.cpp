@@ -4,6 +4,7 @@
 #include "real_functions.h"
 #include "thread_state.h"
 
+#include <routeheap/trace_block.h>
 #include <routeheap/trace_format.h>
 
 #include <sys/mman.h>
@@ -121,21 +122,18 @@ size_t ThreadBuffers::drain_slot(Slot& slot, uint8_t* out, size_t capacity, uint
     const size_t copied = available < capacity ? available : capacity;
     copy_out(slot, head, out, copied);
 
-    size_t written = 0;
-    while (copied - written >= sizeof(trace::RecordHeader)) {
-        trace::RecordHeader header{};
-        std::memcpy(&header, out + written, sizeof(header));
-        // The bytes past the last whole record stay in the ring for the next drain. A
-        // record shorter than its header cannot come from push(), and stops the drain.
-        if (header.size < sizeof(header) || header.size > copied - written) break;
-
-        const uint64_t time = record_time(out + written, header.size);
+    // The bytes past the last whole record stay in the ring for the next drain. A record
+    // shorter than its header cannot come from push(), and stops the drain.
+    trace::RecordCursor cursor(out, copied);
+    trace::RecordHeader header{};
+    const uint8_t* record = nullptr;
+    while (cursor.next(header, record)) {
+        const uint64_t time = record_time(record, header.size);
         if (time != 0 && (first_time_ns == 0 || time < first_time_ns)) first_time_ns = time;
         if (time > last_time_ns) last_time_ns = time;
-
-        written += header.size;
         ++records;
     }
+    const size_t written = cursor.offset();
     slot.head.store(head + written, std::memory_order_release);
     return written;
 }

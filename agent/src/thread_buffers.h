@@ -62,7 +62,7 @@ private:
         alignas(64) std::atomic<uint64_t> tail{0};  // written by the owner
         // The owner's last reading of `head`. Free space computed from it is never more
         // than the real free space, so the owner reads `head`, a line the drainer writes,
-        // only when this copy says the ring lacks room or is half full.
+        // only when that free space is too small for a record or the ring looks half full.
         uint64_t cached_head = 0;
         alignas(64) std::atomic<uint64_t> head{0};  // written by the drainer
     };

@@ -33,8 +33,8 @@ public:
     BlockEncoder& operator=(const BlockEncoder&) = delete;
     ~BlockEncoder();
 
-    // `pack` packs the records before compressing them (trace_pack.h); unpacked blocks
-    // are what version-2 writers made.
+    // With `pack`, encode() packs the records before compressing them (trace_pack.h).
+    // Without it, blocks hold the records as they are, as version-2 writers made them.
     bool init(int zstd_level, bool pack = true);
 
     // Upper bound of encode()'s output for `raw_size` bytes of records.
@@ -96,6 +96,10 @@ public:
     // the end of the block or at a malformed record.
     bool next(RecordHeader& header, const uint8_t*& record);
     bool malformed() const { return malformed_; }
+
+    // The bytes of whole records walked so far: after next() returned false, the size,
+    // or the start of the malformed record.
+    size_t offset() const { return offset_; }
 
 private:
     const uint8_t* data_;

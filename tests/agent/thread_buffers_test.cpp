@@ -85,7 +85,7 @@ TEST(ThreadBuffers, FullRingRejectsUntilDrained) {
         EXPECT_EQ(pushed, 4096 / sizeof(TestRecord));
         EXPECT_TRUE(buffers.own_ring_half_full());
 
-        // Another thread drains while this one still holds its old reading of the head.
+        // Another thread drains while this one still has its old reading of the head.
         std::vector<uint64_t> drained;
         std::thread drainer([&] { drained = drain(buffers); });
         drainer.join();
