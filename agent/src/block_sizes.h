@@ -78,6 +78,29 @@ public:
     // Clears the sampled flag of a live block (its Allocation record was dropped).
     void clear_sampled(const void* block);
 
+    // The hooks' fast paths, for blocks whose byte lies in the calling thread's last
+    // piece. They decline (false, or Declined) without changing anything when the block
+    // needs insert() or take(), so the caller can fall back to those.
+    bool insert_unsampled_cached(const void* block, size_t slack) {
+        Shadow* shadow = cached_shadow(reinterpret_cast<uint64_t>(block));
+        if (shadow == nullptr || slack > kMaxShadowSlack) return false;
+        shadow->store(shadow_code(slack, false), std::memory_order_relaxed);
+        return true;
+    }
+
+    enum class CachedTake : uint8_t { Untracked, Taken, Declined };
+    // Takes an unsampled block as take() would. Returns Untracked when the block has no entry.
+    CachedTake take_unsampled_cached(const void* block, size_t& slack) {
+        Shadow* shadow = cached_shadow(reinterpret_cast<uint64_t>(block));
+        if (shadow == nullptr) return CachedTake::Declined;
+        const uint8_t code = shadow->load(std::memory_order_relaxed);
+        if (code == 0) return CachedTake::Untracked;
+        if (code == kInTable || (code & kShadowSampled) != 0) return CachedTake::Declined;
+        shadow->store(0, std::memory_order_relaxed);
+        slack = static_cast<size_t>(code) - 1;
+        return CachedTake::Taken;
+    }
+
 private:
     using Shadow = std::atomic<uint8_t>;
 

@@ -84,24 +84,30 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
 // shared counter was the largest single cost of the malloc hooks on small requests.
 int64_t g_live_batch_bytes = 0;
 
-// `line` is the calling thread's from own_thread_line().
-void add_native(thread_totals_detail::Line* line, int64_t requested, int64_t usable) {
-    add_thread_total(line, ThreadTotal::UsableBytes, usable);
-    std::atomic<int64_t>* unpublished =
-        line == nullptr ? nullptr : &line->values[static_cast<size_t>(ThreadTotal::UnpublishedLiveBytes)];
-    int64_t delta = requested;
-    if (unpublished != nullptr) {
-        delta += unpublished->load(std::memory_order_relaxed);
-        if (delta < g_live_batch_bytes && delta > -g_live_batch_bytes) {
-            unpublished->store(delta, std::memory_order_relaxed);
-            return;
-        }
-    }
+// Adds a live-byte change that no longer fits the thread's batch to the shared counter.
+[[gnu::noinline]] void publish_live(std::atomic<int64_t>* unpublished, int64_t delta) {
     // Published before the per-thread total is cleared, so a concurrent sample may count
     // the delta twice but never miss it.
     const int64_t live = g_native.live.fetch_add(delta, std::memory_order_relaxed) + delta;
     if (unpublished != nullptr) unpublished->store(0, std::memory_order_relaxed);
     if (delta > 0) raise_peak(g_native.live_peak, live);
+}
+
+// Adds a block's bytes to the native counters. `line` is the calling thread's from
+// own_thread_line(). The common case, a change that stays within the batch, is inline.
+[[gnu::always_inline]] inline void add_native(thread_totals_detail::Line* line, int64_t requested, int64_t usable) {
+    add_thread_total(line, ThreadTotal::UsableBytes, usable);
+    if (line == nullptr) [[unlikely]] {
+        publish_live(nullptr, requested);
+        return;
+    }
+    std::atomic<int64_t>& unpublished = line->values[static_cast<size_t>(ThreadTotal::UnpublishedLiveBytes)];
+    const int64_t delta = unpublished.load(std::memory_order_relaxed) + requested;
+    if (delta < g_live_batch_bytes && delta > -g_live_batch_bytes) [[likely]] {
+        unpublished.store(delta, std::memory_order_relaxed);
+        return;
+    }
+    publish_live(&unpublished, delta);
 }
 
 void add_committed(int64_t delta) {
@@ -264,7 +270,7 @@ bool usable_from_size_word(const void* block, size_t& usable) {
     return true;
 }
 
-size_t usable_size(void* block) {
+[[gnu::always_inline]] inline size_t usable_size(void* block) {
     size_t usable = 0;
     if (g_read_chunk_headers && usable_from_size_word(block, usable)) [[likely]] return usable;
     return real().malloc_usable_size(block);
@@ -318,8 +324,11 @@ void set_counting(bool enabled) { g_counting.store(enabled, std::memory_order_re
 
 bool counting() { return g_counting.load(std::memory_order_relaxed); }
 
-void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* block, size_t requested) {
-    if (!scope.active() || block == nullptr || !counting()) return;
+namespace {
+
+// count_allocation() for every block: forked children, blocks of large slack or outside
+// the thread's last shadow piece, sampled blocks.
+[[gnu::noinline]] void count_allocation_general(trace::AllocationKind kind, void* block, size_t requested) {
     // Nothing below changes errno on the common path: the rare paths that make system
     // calls (starting a forked child's trace, drawing a sample, mapping a shadow piece,
     // writing a record or a log line) save it themselves.
@@ -342,14 +351,75 @@ void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* 
     if (sampled && !record_sampled_allocation(kind, sample_flags, block, requested)) g_blocks.clear_sampled(block);
 }
 
-void count_free(const HookScope& scope, void* block) {
-    if (!scope.active() || block == nullptr || !counting()) return;
+// count_free() for every block: sampled blocks, blocks in the table or outside the
+// thread's last shadow piece.
+[[gnu::noinline]] void count_free_general(void* block) {
     size_t slack = 0;
     bool sampled = false;
     if (!g_blocks.take(block, slack, sampled)) return;
     if (sampled) record_sampled_free(block, now_ns());
     const size_t usable = usable_size(block);
     add_native(own_thread_line(), -static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
+}
+
+}  // namespace
+
+// The two functions below run in every malloc and free. Their common case, an unsampled
+// small block in the thread's last shadow piece, is straight-line code without calls, so
+// it saves no registers. They check every condition of that case before they change
+// anything, and hand every other case whole to the general functions above. In a loop
+// of 13 mallocs and frees this took the agent's cost per pair from about 15 ns to about
+// 9 ns, and the malloc hooks' share of a small-request server's perf samples from about
+// 1.8% to 1.3%.
+void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* block, size_t requested) {
+    if (!scope.active() || block == nullptr || !counting()) return;
+    ThreadState& thread = t_thread;
+    size_t usable = 0;
+    const bool plain = !g_start_pending_after_fork.load(std::memory_order_relaxed) && thread.totals_line > 0 &&
+                       g_read_chunk_headers && usable_from_size_word(block, usable) && usable >= requested;
+    if (!plain) [[unlikely]] {
+        count_allocation_general(kind, block, requested);
+        return;
+    }
+    // should_sample() without its side effect: the countdown stays above zero.
+    const bool sampling = allocation_sampling_ready();
+    if (sampling) {
+        const SamplingParameters& parameters = sampling_parameters();
+        if (requested >= parameters.always_threshold_bytes || parameters.mean_interval_bytes <= 1 ||
+            thread.bytes_until_sample <= static_cast<int64_t>(requested)) [[unlikely]] {
+            count_allocation_general(kind, block, requested);
+            return;
+        }
+    }
+    if (!g_blocks.insert_unsampled_cached(block, usable - requested)) [[unlikely]] {
+        count_allocation_general(kind, block, requested);
+        return;
+    }
+    if (sampling) thread.bytes_until_sample -= static_cast<int64_t>(requested);
+    thread_totals_detail::Line* line = &thread_totals_detail::g_lines[thread.totals_line - 1];
+    add_thread_total(line, ThreadTotal::AllocatedBytes, static_cast<int64_t>(requested));
+    add_thread_total(line, ThreadTotal::AllocationCalls, 1);
+    add_native(line, static_cast<int64_t>(requested), static_cast<int64_t>(usable));
+}
+
+void count_free(const HookScope& scope, void* block) {
+    if (!scope.active() || block == nullptr || !counting()) return;
+    const int32_t line_index = t_thread.totals_line;
+    size_t usable = 0;
+    if (line_index <= 0 || !g_read_chunk_headers || !usable_from_size_word(block, usable)) [[unlikely]] {
+        count_free_general(block);
+        return;
+    }
+    size_t slack = 0;
+    switch (g_blocks.take_unsampled_cached(block, slack)) {
+    case BlockSizes::CachedTake::Untracked: return;
+    case BlockSizes::CachedTake::Taken:
+        add_native(&thread_totals_detail::g_lines[line_index - 1], -static_cast<int64_t>(usable - slack),
+                   -static_cast<int64_t>(usable));
+        return;
+    case BlockSizes::CachedTake::Declined: break;
+    }
+    count_free_general(block);
 }
 
 ReallocTicket begin_realloc(const HookScope& scope, void* block) {
