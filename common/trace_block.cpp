@@ -192,20 +192,4 @@ BlockStatus BlockDecoder::decode(const uint8_t* data, size_t available, BlockHea
     return BlockStatus::Ok;
 }
 
-bool RecordCursor::next(RecordHeader& header, const uint8_t*& record) {
-    if (malformed_ || offset_ >= size_) return false;
-    if (size_ - offset_ < sizeof(RecordHeader)) {
-        malformed_ = true;
-        return false;
-    }
-    std::memcpy(&header, data_ + offset_, sizeof(header));
-    if (header.size < sizeof(RecordHeader) || header.size > size_ - offset_) {
-        malformed_ = true;
-        return false;
-    }
-    record = data_ + offset_;
-    offset_ += header.size;
-    return true;
-}
-
 }  // namespace routeheap::trace

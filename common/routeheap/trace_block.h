@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -93,8 +94,23 @@ public:
     RecordCursor(const uint8_t* raw, size_t size) : data_(raw), size_(size) {}
 
     // Returns the next record's header and bytes (including the header), or false at
-    // the end of the block or at a malformed record.
-    bool next(RecordHeader& header, const uint8_t*& record);
+    // the end of the block or at a malformed record. Inline, because the agent's writer
+    // and the trace readers call it once per record.
+    bool next(RecordHeader& header, const uint8_t*& record) {
+        if (malformed_ || offset_ >= size_) return false;
+        if (size_ - offset_ < sizeof(RecordHeader)) {
+            malformed_ = true;
+            return false;
+        }
+        std::memcpy(&header, data_ + offset_, sizeof(header));
+        if (header.size < sizeof(RecordHeader) || header.size > size_ - offset_) {
+            malformed_ = true;
+            return false;
+        }
+        record = data_ + offset_;
+        offset_ += header.size;
+        return true;
+    }
     bool malformed() const { return malformed_; }
 
     // The bytes of whole records walked so far: after next() returned false, the size,
