@@ -203,10 +203,23 @@ time_command_ms() {
 
 # The configurations take turns run by run, so a slow phase of a shared machine falls on all of
 # them instead of on whichever configuration ran during it.
+
+# Prints the configurations rotated by the first argument, so that over the runs each one takes
+# every place in a round and no configuration always starts right after the same other one.
+rotated() {
+  local shift="$1"
+  shift
+  local -a configs=("$@")
+  local i
+  for ((i = 0; i < ${#configs[@]}; i++)); do
+    printf '%s\n' "${configs[(i + shift) % ${#configs[@]}]}"
+  done
+}
+
 run_upload_benchmark() {
   local config run out
   for ((run = 1; run <= RUNS; run++)); do
-    for config in none routeheap routeheap-exact heaptrack; do
+    for config in $(rotated $((run - 1)) none routeheap routeheap-exact heaptrack); do
       out="$WORK_DIR/$config-$run"
       start_server "$config" "$out"
       time_uploads "$server_port" >>"$WORK_DIR/upload-$config.ms"
@@ -230,7 +243,7 @@ run_upload_benchmark() {
 run_throughput_benchmark() {
   local config run out
   for ((run = 1; run <= RUNS; run++)); do
-    for config in none node-flags routeheap heaptrack; do
+    for config in $(rotated $((run - 1)) none node-flags routeheap heaptrack); do
       out="$WORK_DIR/wrk-$config-$run"
       start_server "$config" "$out"
       measure_throughput "$server_port" >>"$WORK_DIR/wrk-$config.rps"
