@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures what the agent costs the sample server, side by side with no profiler and heaptrack:
 # wall time of sequential /buffered uploads, /health throughput under wrk, trace bytes per
-# allocation call and report time. Prints Markdown tables. Usage: scripts/bench-agent.sh [RUNS]
+# allocation call and report time. Prints Markdown tables.
+# Usage: scripts/bench-agent.sh [RUNS [THROUGHPUT_RUNS]] (default 5 runs, and as many throughput runs)
 #
 # Needs a build (ROUTEHEAP_BUILD_DIR, default build/) with bin/routeheap and bin/trace_dump,
 # samples/node-routes/data/asn-ipv4.csv (scripts/setup.sh), heaptrack, curl and wrk.
@@ -21,9 +22,11 @@ TRACE_DUMP="$BUILD_DIR/bin/trace_dump"
 SOURCE_CSV="$SAMPLE_DIR/data/asn-ipv4.csv"
 
 RUNS="${1:-5}"
+THROUGHPUT_RUNS="${2:-$RUNS}"
 UPLOADS=20
 CSV_BYTES=4800000     # the upload: whole rows from the start of asn-ipv4.csv, about 4.8 MB
-WRK_SECONDS=10
+WRK_SECONDS=10        # of load per configuration and run,
+SLICE_SECONDS=1       # in slices this long
 WRK_CONNECTIONS=10
 START_TIMEOUT_S=60
 STOP_TIMEOUT_S=60
@@ -37,13 +40,20 @@ server_log=""
 server_port=""
 server_pid=""   # the node process itself
 
+# The servers of the throughput runs, which all run at once: start_server's globals, by
+# configuration.
+declare -A running_wrapper running_log running_port running_pid
+
 cleanup() {
   stop_server || true
+  stop_running_servers || true
   [[ -n "$WORK_DIR" ]] && rm -rf "$WORK_DIR"
 }
 
 check_tools() {
   [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || fail "invalid RUNS \"$RUNS\": expected a positive integer"
+  [[ "$THROUGHPUT_RUNS" =~ ^[1-9][0-9]*$ ]] ||
+    fail "invalid THROUGHPUT_RUNS \"$THROUGHPUT_RUNS\": expected a positive integer"
   [[ -x "$ROUTEHEAP" ]] || fail "$ROUTEHEAP not found: build first or set ROUTEHEAP_BUILD_DIR"
   [[ -f "$AGENT" ]] || fail "$AGENT not found: build first or set ROUTEHEAP_BUILD_DIR"
   [[ -x "$TRACE_DUMP" ]] || fail "$TRACE_DUMP not found: build the trace_dump target"
@@ -60,13 +70,13 @@ make_upload() {
 }
 
 # Starts the sample server under CONFIG (none, node-flags, routeheap, routeheap-exact,
-# heaptrack) with output in OUT (a trace folder or heaptrack file prefix), and sets
-# server_port. node-flags is node with record's NODE_OPTIONS and no agent. The agent is
+# heaptrack) with its trace in OUT (a trace folder or heaptrack file prefix) and its console
+# output in LOG (default server.log in the work folder), and sets server_port. node-flags is node with record's NODE_OPTIONS and no agent. The agent is
 # preloaded the way `routeheap record` does it, but without record's live request lines, so the
 # figures are the agent's own cost.
 start_server() {
   local config="$1" out="$2"
-  server_log="$WORK_DIR/server.log"
+  server_log="${3:-$WORK_DIR/server.log}"
   : >"$server_log"
   # Job control gives the server its own process group and keeps SIGINT deliverable.
   set -m
@@ -152,21 +162,39 @@ time_uploads() {
 # scheduler's statistics.
 main_thread_run_ns() { awk '{ print $1 }' "/proc/$1/task/$1/schedstat"; }
 
-# Requests per second of GET /health under wrk, the server's CPU ms per 1000 requests, the
-# main thread's CPU microseconds per request, and the share of the wall time it ran. Node
-# serves every request on its main thread, so the throughput is about its busy share divided
-# by its CPU per request.
-measure_throughput() {
-  local port="$1" cpu_start run_start start output
-  cpu_start="$(process_cpu_ms "$server_pid")"
-  run_start="$(main_thread_run_ns "$server_pid")"
+# Nanoseconds all threads of the process (the agent's writer thread among them) have run so far,
+# from the scheduler's statistics. Threads that exit between two readings are left out of the second.
+process_run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
+
+# One slice of load: wrk on PORT for SLICE_SECONDS. Prints the requests, wrk's duration in s, the
+# slice's wall time in ns, and the ns that the server PID's threads and its main thread ran.
+measure_slice() {
+  local port="$1" pid="$2" run_start main_start start output
+  run_start="$(process_run_ns "$pid")"
+  main_start="$(main_thread_run_ns "$pid")"
   start="$(date +%s%N)"
-  output="$(wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" "http://127.0.0.1:$port/health")"
+  output="$(wrk -t1 -c"$WRK_CONNECTIONS" -d"${SLICE_SECONDS}s" "http://127.0.0.1:$port/health")"
   local wall=$(($(date +%s%N) - start))
-  local run=$(($(main_thread_run_ns "$server_pid") - run_start))
-  local cpu=$(($(process_cpu_ms "$server_pid") - cpu_start))
-  awk -v cpu="$cpu" -v run="$run" -v wall="$wall" '/requests in/ { requests = $1 } /^Requests\/sec:/ { rps = $2 }
-    END { printf "%s %.1f %.2f %.3f\n", rps, cpu * 1000 / requests, run / 1000 / requests, run / wall }' <<<"$output"
+  local main_run=$(($(main_thread_run_ns "$pid") - main_start))
+  local run=$(($(process_run_ns "$pid") - run_start))
+  # wrk prints "N requests in 1.00s, ..." with the duration in us, ms, s or m.
+  awk -v wall="$wall" -v run="$run" -v main_run="$main_run" '/requests in/ {
+      duration = $4; sub(/,$/, "", duration); scale = 1
+      if (duration ~ /us$/) { sub(/us$/, "", duration); scale = 1e-6 }
+      else if (duration ~ /ms$/) { sub(/ms$/, "", duration); scale = 1e-3 }
+      else if (duration ~ /m$/) { sub(/m$/, "", duration); scale = 60 }
+      else { sub(/s$/, "", duration) }
+      printf "%d %.6f %d %d %d\n", $1, duration * scale, wall, run, main_run; found = 1 }
+    END { if (!found) exit 1 }' <<<"$output" || fail "wrk printed no request count for port $port"
+}
+
+# Sums one run's slices of a configuration (measure_slice lines) into requests per second, the
+# server's CPU ms per 1000 requests, the main thread's CPU us per request and the share of the
+# wall time it ran. Node serves every request on its main thread, so the throughput is about
+# its busy share divided by its CPU per request.
+sum_slices() {
+  awk '{ requests += $1; seconds += $2; wall += $3; run += $4; main_run += $5 }
+    END { printf "%.2f %.1f %.2f %.3f\n", requests / seconds, run / 1e6 * 1000 / requests, main_run / 1000 / requests, main_run / wall }' "$1"
 }
 
 column_median() { awk -v c="$1" '{ print $c }' "$2" | median; }
@@ -240,15 +268,47 @@ run_upload_benchmark() {
   done
 }
 
+# Stops the servers that run_throughput_benchmark started.
+stop_running_servers() {
+  local config
+  for config in "${!running_wrapper[@]}"; do
+    wrapper_pid="${running_wrapper[$config]}"
+    server_log="${running_log[$config]}"
+    stop_server
+    unset "running_wrapper[$config]"
+  done
+}
+
+# Each run starts a server per configuration and keeps them all up, warms each with one slice,
+# then gives each WRK_SECONDS of wrk in slices of SLICE_SECONDS, taking turns. A shared machine's
+# speed drifts within minutes, so the turns spread that drift over all configurations of a run.
+# One node process can be several percent faster than the next, so every run starts new ones.
 run_throughput_benchmark() {
-  local config run out
-  for ((run = 1; run <= RUNS; run++)); do
-    for config in $(rotated $((run - 1)) none node-flags routeheap heaptrack); do
-      out="$WORK_DIR/wrk-$config-$run"
-      start_server "$config" "$out"
-      measure_throughput "$server_port" >>"$WORK_DIR/wrk-$config.rps"
-      stop_server
-      rm -rf "$out" "$out".zst
+  local config run slice
+  local -a configs
+  for ((run = 1; run <= THROUGHPUT_RUNS; run++)); do
+    mapfile -t configs < <(rotated $((run - 1)) none node-flags routeheap heaptrack)
+    for config in "${configs[@]}"; do
+      start_server "$config" "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/server-$config.log"
+      running_wrapper[$config]="$wrapper_pid"
+      running_log[$config]="$server_log"
+      running_port[$config]="$server_port"
+      running_pid[$config]="$server_pid"
+      wrapper_pid=""
+      : >"$WORK_DIR/slices-$config"
+    done
+    for config in "${configs[@]}"; do
+      measure_slice "${running_port[$config]}" "${running_pid[$config]}" >/dev/null
+    done
+    for ((slice = 0; slice < WRK_SECONDS / SLICE_SECONDS; slice++)); do
+      for config in "${configs[@]}"; do
+        measure_slice "${running_port[$config]}" "${running_pid[$config]}" >>"$WORK_DIR/slices-$config"
+      done
+    done
+    stop_running_servers
+    for config in "${configs[@]}"; do
+      sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
+      rm -rf "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/wrk-$config-$run".zst
       log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request and busy share: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
     done
   done
@@ -269,8 +329,9 @@ print_results() {
       "$(awk '{ printf "%s/%s ", $1, $2 }' "$WORK_DIR/upload-$config.ms")"
   done
 
-  printf '\n### GET /health under wrk -t1 -c%d -d%ds (median of %d runs)\n\n' "$WRK_CONNECTIONS" "$WRK_SECONDS" "$RUNS"
-  printf '| configuration | requests/s | ratio, run by run | server CPU ms per 1000 requests | CPU ratio, run by run | all runs: requests/s |\n'
+  printf '\n### GET /health under wrk -t1 -c%d, %d s per configuration in %d s turns (median of %d runs)\n\n' \
+    "$WRK_CONNECTIONS" "$WRK_SECONDS" "$SLICE_SECONDS" "$THROUGHPUT_RUNS"
+  printf '| configuration | requests/s | ratio, run by run | server CPU ms per 1000 requests | CPU ratio, run by run | ratios of all runs, sorted |\n'
   printf '|---|---|---|---|---|---|\n'
   for config in none node-flags routeheap heaptrack; do
     median_rps="$(column_median 1 "$WORK_DIR/wrk-$config.rps")"
@@ -278,10 +339,11 @@ print_results() {
     printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" \
       "$(pair_ratio 1 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" "$median_cpu" \
       "$(pair_ratio 2 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
-      "$(awk '{ printf "%s ", $1 }' "$WORK_DIR/wrk-$config.rps")"
+      "$(paste -d' ' "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps" | awk '{ print $1 / $5 }' | sort -g |
+        awk '{ printf "%.3f ", $1 }')"
   done
 
-  printf '\n### Node'"'"'s main thread in the same runs (median of %d runs)\n\n' "$RUNS"
+  printf '\n### Node'"'"'s main thread in the same runs (median of %d runs)\n\n' "$THROUGHPUT_RUNS"
   printf '| configuration | CPU us per request | ratio, run by run | share of the time it ran | ratio, run by run |\n'
   printf '|---|---|---|---|---|\n'
   for config in none node-flags routeheap heaptrack; do
