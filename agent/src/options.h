@@ -9,7 +9,7 @@ namespace routeheap::agent {
 
 struct Options {
     const char* output_dir = nullptr;        // ROUTEHEAP_OUTPUT_DIR; nullptr records nothing
-    uint32_t sample_ms = 10;                 // ROUTEHEAP_SAMPLE_MS: while a request is open
+    uint32_t sample_ms = 10;                 // ROUTEHEAP_SAMPLE_MS: while requests are open or starting
     uint32_t idle_sample_ms = 1000;          // ROUTEHEAP_IDLE_SAMPLE_MS: otherwise
     uint32_t flush_ms = 50;                  // ROUTEHEAP_FLUSH_MS
     uint32_t buffer_kb = 1024;               // ROUTEHEAP_BUFFER_KB: per-thread record buffer

@@ -34,7 +34,7 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
 void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uint64_t time_ns);
 
 // Tell the writer thread that a request opened or closed, so it samples RSS every
-// ROUTEHEAP_SAMPLE_MS while at least one request is open.
+// ROUTEHEAP_SAMPLE_MS while requests are open or starting.
 void request_opened();
 void request_closed();
 

@@ -154,11 +154,17 @@ void* writer_main(void*) {
     const uint64_t flush_ns = uint64_t{options().flush_ms} * kNsPerMs;
     uint64_t last_sample = now_ns();
     uint64_t next_flush = last_sample + flush_ns;
+    int64_t requests_started = 0;
     scan_modules();
 
     for (;;) {
-        const uint32_t interval_ms =
-            sum_thread_totals(ThreadTotal::OpenRequests) > 0 ? options().sample_ms : options().idle_sample_ms;
+        // Short keep-alive requests are seldom open at the instant this thread looks, so a
+        // request started since it last looked counts as open too.
+        const ThreadTotalSums totals = sum_all_thread_totals();
+        const bool busy = totals[ThreadTotal::RequestsStarted] != requests_started ||
+                          totals[ThreadTotal::RequestsStarted] > totals[ThreadTotal::RequestsEnded];
+        requests_started = totals[ThreadTotal::RequestsStarted];
+        const uint32_t interval_ms = busy ? options().sample_ms : options().idle_sample_ms;
         const uint64_t next_sample = last_sample + uint64_t{interval_ms} * kNsPerMs;
         wait_until(next_sample < next_flush ? next_sample : next_flush);
         const bool drain_requested = g_drain_requested.exchange(0, std::memory_order_relaxed) != 0;
@@ -332,11 +338,10 @@ void emit_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     if (read_counter_sample(reason, connection_id, time_ns, sample)) emit_record(&sample, sizeof(sample));
 }
 
-// A request may end on another thread than the one that started it: that thread's
-// total goes negative and the sum stays right.
-void request_opened() { add_thread_total(ThreadTotal::OpenRequests, 1); }
+// A request may end on another thread than the one that started it, and the sums stay right.
+void request_opened() { add_thread_total(ThreadTotal::RequestsStarted, 1); }
 
-void request_closed() { add_thread_total(ThreadTotal::OpenRequests, -1); }
+void request_closed() { add_thread_total(ThreadTotal::RequestsEnded, 1); }
 
 void request_stop() {
     int expected = kRecording;

@@ -34,8 +34,8 @@ using namespace thread_totals_detail;
 ThreadTotalSums sum_all_thread_totals() {
     // Each total has its own accumulator, so the compiler keeps the sums in registers.
     // With a loop over the totals it added to memory, one dependent store after another.
-    static_assert(kTotals == 5, "add the new total's accumulator");
-    int64_t allocated = 0, calls = 0, usable = 0, open = 0, unpublished = 0;
+    static_assert(kTotals == 6, "add the new total's accumulator");
+    int64_t allocated = 0, calls = 0, usable = 0, started = 0, ended = 0, unpublished = 0;
     auto add_line = [&](const Line& line) {
         auto value = [&](ThreadTotal total) {
             return line.values[static_cast<size_t>(total)].load(std::memory_order_relaxed);
@@ -43,7 +43,8 @@ ThreadTotalSums sum_all_thread_totals() {
         allocated += value(ThreadTotal::AllocatedBytes);
         calls += value(ThreadTotal::AllocationCalls);
         usable += value(ThreadTotal::UsableBytes);
-        open += value(ThreadTotal::OpenRequests);
+        started += value(ThreadTotal::RequestsStarted);
+        ended += value(ThreadTotal::RequestsEnded);
         unpublished += value(ThreadTotal::UnpublishedLiveBytes);
     };
     add_line(g_shared_line);
@@ -54,7 +55,8 @@ ThreadTotalSums sum_all_thread_totals() {
     sums.values[static_cast<size_t>(ThreadTotal::AllocatedBytes)] = allocated;
     sums.values[static_cast<size_t>(ThreadTotal::AllocationCalls)] = calls;
     sums.values[static_cast<size_t>(ThreadTotal::UsableBytes)] = usable;
-    sums.values[static_cast<size_t>(ThreadTotal::OpenRequests)] = open;
+    sums.values[static_cast<size_t>(ThreadTotal::RequestsStarted)] = started;
+    sums.values[static_cast<size_t>(ThreadTotal::RequestsEnded)] = ended;
     sums.values[static_cast<size_t>(ThreadTotal::UnpublishedLiveBytes)] = unpublished;
     return sums;
 }

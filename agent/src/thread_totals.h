@@ -1,5 +1,5 @@
 // Counters that every thread adds to and that only samples read: allocation totals,
-// usable bytes, open requests. Each thread adds to a cache line of its own with a
+// usable bytes, requests started and ended. Each thread adds to a cache line of its own with a
 // plain load and store, so the hot path has no locked instruction. A reader sums the
 // lines.
 //
@@ -25,7 +25,8 @@ enum class ThreadTotal : size_t {
     AllocatedBytes = 0,  // bytes requested from the malloc family
     AllocationCalls,     // calls that allocated
     UsableBytes,         // malloc_usable_size of counted live blocks (may go negative per thread)
-    OpenRequests,        // requests started minus requests ended (may go negative per thread)
+    RequestsStarted,     // requests whose first byte was read
+    RequestsEnded,       // requests that ended, on whichever thread ended them
     UnpublishedLiveBytes,  // live-byte changes not yet added to the shared live counter
     Count,
 };

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -249,6 +250,63 @@ TEST(AgentProcesses, NodeSpawnAndWorkers) {
     }
 }
 
+
+// Short keep-alive requests back to back are open only now and then, but the writer thread
+// must still sample every ROUTEHEAP_SAMPLE_MS while they come. The server and its client
+// share one node process on 127.0.0.1.
+TEST(AgentProcesses, PeriodicSamplesDuringKeepAliveRequests) {
+    if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
+    TempDir dir;
+    const char* script =
+        "const http = require('http');"
+        "const server = http.createServer((req, res) => res.end('{\"ok\":true}'));"
+        "server.listen(0, '127.0.0.1', () => {"
+        "  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });"
+        "  const until = Date.now() + 600;"
+        "  const next = () => {"
+        "    if (Date.now() >= until) { agent.destroy(); server.close(); return; }"
+        "    http.get({ host: '127.0.0.1', port: server.address().port, path: '/', agent }, (res) => {"
+        "      res.resume();"
+        "      res.on('end', next);"
+        "    });"
+        "  };"
+        "  next();"
+        "});";
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_SAMPLE_MS"] = "10";
+    environment["ROUTEHEAP_IDLE_SAMPLE_MS"] = "1000";
+    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+
+    uint64_t first_start = UINT64_MAX;
+    uint64_t last_end = 0;
+    size_t requests = 0;
+    for (const trace::CounterSample& sample : file.samples()) {
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::RequestStart)) {
+            first_start = std::min(first_start, sample.time_ns);
+            ++requests;
+        }
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::RequestEnd)) {
+            last_end = std::max(last_end, sample.time_ns);
+        }
+    }
+    ASSERT_GE(requests, 100u);
+    ASSERT_GT(last_end, first_start);
+    size_t periodic = 0;
+    for (const trace::CounterSample& sample : file.samples()) {
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::Periodic) && sample.time_ns >= first_start &&
+            sample.time_ns <= last_end) {
+            ++periodic;
+        }
+    }
+    // One sample per 10 ms of requests, and at least half of them: the writer thread may wake
+    // late on a busy machine.
+    const uint64_t expected = (last_end - first_start) / 10'000'000;
+    EXPECT_GE(periodic * 2, expected) << periodic << " periodic samples in " << (last_end - first_start) / 1'000'000
+                                      << " ms of " << requests << " requests";
+}
 TEST(AgentTraceFile, SurvivesCloseRange) {
     TempDir dir;
     const std::string host_file = dir.path() + "/host-file.txt";
