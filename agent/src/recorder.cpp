@@ -82,6 +82,10 @@ std::atomic<uint32_t> g_drain_requested{0};
 // 50 ms bound, four Workers allocating in exact mode on a busy 2-vCPU machine lost
 // records.
 constexpr uint64_t kFullRingWaitNs = 100000;
+// How long the writer keeps sampling every ROUTEHEAP_SAMPLE_MS after it last saw a request open
+// or starting, so that a host descheduled for a few ms on a busy machine does not drop it to
+// the idle interval between requests.
+constexpr uint64_t kBusyHoldNs = 100 * kNsPerMs;
 constexpr int kFullRingAttempts = 5000;
 
 // Sleeps until `deadline_ns` (CLOCK_MONOTONIC) or until a drain is requested.
@@ -155,16 +159,20 @@ void* writer_main(void*) {
     uint64_t last_sample = now_ns();
     uint64_t next_flush = last_sample + flush_ns;
     int64_t requests_started = 0;
+    uint64_t busy_until = 0;
     scan_modules();
 
     for (;;) {
         // Short keep-alive requests are seldom open at the instant this thread looks, so a
         // request started since it last looked counts as open too.
+        const uint64_t looked = now_ns();
         const ThreadTotalSums totals = sum_all_thread_totals();
-        const bool busy = totals[ThreadTotal::RequestsStarted] != requests_started ||
-                          totals[ThreadTotal::RequestsStarted] > totals[ThreadTotal::RequestsEnded];
+        if (totals[ThreadTotal::RequestsStarted] != requests_started ||
+            totals[ThreadTotal::RequestsStarted] > totals[ThreadTotal::RequestsEnded]) {
+            busy_until = looked + kBusyHoldNs;
+        }
         requests_started = totals[ThreadTotal::RequestsStarted];
-        const uint32_t interval_ms = busy ? options().sample_ms : options().idle_sample_ms;
+        const uint32_t interval_ms = looked < busy_until ? options().sample_ms : options().idle_sample_ms;
         const uint64_t next_sample = last_sample + uint64_t{interval_ms} * kNsPerMs;
         wait_until(next_sample < next_flush ? next_sample : next_flush);
         const bool drain_requested = g_drain_requested.exchange(0, std::memory_order_relaxed) != 0;

@@ -301,10 +301,11 @@ TEST(AgentProcesses, PeriodicSamplesDuringKeepAliveRequests) {
             ++periodic;
         }
     }
-    // One sample per 10 ms of requests, and at least half of them: the writer thread may wake
-    // late on a busy machine.
+    // One sample per 10 ms of requests, and at least a third of them: on a busy machine the
+    // writer thread may wake late. Before the writer counted started requests, a quiet machine
+    // gave 3 in 591 ms.
     const uint64_t expected = (last_end - first_start) / 10'000'000;
-    EXPECT_GE(periodic * 2, expected) << periodic << " periodic samples in " << (last_end - first_start) / 1'000'000
+    EXPECT_GE(periodic * 3, expected) << periodic << " periodic samples in " << (last_end - first_start) / 1'000'000
                                       << " ms of " << requests << " requests";
 }
 TEST(AgentTraceFile, SurvivesCloseRange) {
