@@ -98,8 +98,8 @@ void emit_framing_stopped(uint64_t connection_id, uint64_t time_ns, std::string_
     emit_record(buffer, sizeof(record) + reason.size());
 }
 
-// Turns framer events into trace records, counter samples and the writer thread's
-// count of open requests, for the events of one read or write call.
+// Turns framer events into trace records, counter samples and the counts of started and
+// ended requests that the writer thread samples by, for the events of one read or write call.
 //
 // A small request costs two records instead of six (trace_compact.h). The RequestStart
 // sample waits for the next event and joins the RequestHead if that comes next. A

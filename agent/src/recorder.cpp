@@ -9,6 +9,7 @@
 #include "modules.h"
 #include "options.h"
 #include "real_functions.h"
+#include "sample_schedule.h"
 #include "spin_lock.h"
 #include "thread_buffers.h"
 #include "thread_state.h"
@@ -82,10 +83,6 @@ std::atomic<uint32_t> g_drain_requested{0};
 // 50 ms bound, four Workers allocating in exact mode on a busy 2-vCPU machine lost
 // records.
 constexpr uint64_t kFullRingWaitNs = 100000;
-// How long the writer keeps sampling every ROUTEHEAP_SAMPLE_MS after it last saw a request open
-// or starting, so that a host descheduled for a few ms on a busy machine does not drop it to
-// the idle interval between requests.
-constexpr uint64_t kBusyHoldNs = 100 * kNsPerMs;
 constexpr int kFullRingAttempts = 5000;
 
 // Sleeps until `deadline_ns` (CLOCK_MONOTONIC) or until a drain is requested.
@@ -156,24 +153,15 @@ void end_trace(bool process_exit, int status) {
 void* writer_main(void*) {
     t_thread.internal = true;
     const uint64_t flush_ns = uint64_t{options().flush_ms} * kNsPerMs;
-    uint64_t last_sample = now_ns();
-    uint64_t next_flush = last_sample + flush_ns;
-    int64_t requests_started = 0;
-    uint64_t busy_until = 0;
+    uint64_t next_flush = now_ns() + flush_ns;
+    SampleSchedule schedule(uint64_t{options().sample_ms} * kNsPerMs, uint64_t{options().idle_sample_ms} * kNsPerMs,
+                            now_ns());
     scan_modules();
 
     for (;;) {
-        // Short keep-alive requests are seldom open at the instant this thread looks, so a
-        // request started since it last looked counts as open too.
-        const uint64_t looked = now_ns();
         const ThreadTotalSums totals = sum_all_thread_totals();
-        if (totals[ThreadTotal::RequestsStarted] != requests_started ||
-            totals[ThreadTotal::RequestsStarted] > totals[ThreadTotal::RequestsEnded]) {
-            busy_until = looked + kBusyHoldNs;
-        }
-        requests_started = totals[ThreadTotal::RequestsStarted];
-        const uint32_t interval_ms = looked < busy_until ? options().sample_ms : options().idle_sample_ms;
-        const uint64_t next_sample = last_sample + uint64_t{interval_ms} * kNsPerMs;
+        const uint64_t next_sample =
+            schedule.next_sample_ns(totals[ThreadTotal::RequestsStarted], totals[ThreadTotal::RequestsEnded]);
         wait_until(next_sample < next_flush ? next_sample : next_flush);
         const bool drain_requested = g_drain_requested.exchange(0, std::memory_order_relaxed) != 0;
 
@@ -187,7 +175,7 @@ void* writer_main(void*) {
         const uint64_t now = now_ns();
         if (now >= next_sample) {
             emit_counter_sample(trace::SampleReason::Periodic, 0, now);
-            last_sample = now;
+            schedule.sampled(now, sum_thread_totals(ThreadTotal::RequestsStarted));
         }
         if (now >= next_flush) scan_modules_if_changed();
         if (now >= next_flush || drain_requested) {
@@ -330,8 +318,8 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     sample.connection_id = connection_id;
     // The sample's time is the time of the hooked call that takes it, so it also dates the
     // RSS reading without another clock read. Request samples reuse the reading of the
-    // writer thread's periodic samples, which come every ROUTEHEAP_SAMPLE_MS while any
-    // request is open. Every other sample reads RSS anew.
+    // writer thread's periodic samples, which come every ROUTEHEAP_SAMPLE_MS while requests
+    // are open or starting (sample_schedule.h). Every other sample reads RSS anew.
     const bool request_sample = reason == trace::SampleReason::RequestStart ||
                                 reason == trace::SampleReason::ResponseStart ||
                                 reason == trace::SampleReason::RequestEnd;
