@@ -45,6 +45,8 @@ server_pid=""   # the node process itself
 declare -A running_wrapper running_log running_port running_pid
 
 cleanup() {
+  # A second Ctrl-C or TERM must not cut the cleanup short and leave servers running.
+  trap '' INT TERM HUP
   stop_server || true
   stop_running_servers || true
   [[ -n "$WORK_DIR" ]] && rm -rf "$WORK_DIR"
@@ -71,9 +73,10 @@ make_upload() {
 
 # Starts the sample server under CONFIG (none, node-flags, routeheap, routeheap-exact,
 # heaptrack) with its trace in OUT (a trace folder or heaptrack file prefix) and its console
-# output in LOG (default server.log in the work folder), and sets server_port. node-flags is node with record's NODE_OPTIONS and no agent. The agent is
-# preloaded the way `routeheap record` does it, but without record's live request lines, so the
-# figures are the agent's own cost.
+# output in LOG (default server.log in the work folder), and sets server_port. node-flags is
+# node with record's NODE_OPTIONS and no agent. The agent is preloaded the way `routeheap
+# record` does it, but without record's live request lines, so the figures are the agent's own
+# cost.
 start_server() {
   local config="$1" out="$2"
   server_log="${3:-$WORK_DIR/server.log}"
@@ -163,13 +166,16 @@ time_uploads() {
 main_thread_run_ns() { awk '{ print $1 }' "/proc/$1/task/$1/schedstat"; }
 
 # Nanoseconds all threads of the process (the agent's writer thread among them) have run so far,
-# from the scheduler's statistics. Threads that exit between two readings are left out of the second.
+# from the scheduler's statistics. Threads that exit between two readings are left out of the
+# second. Other processes are not counted: heaptrack_interpret and its compressor among them.
 process_run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
 
 # One slice of load: wrk on PORT for SLICE_SECONDS. Prints the requests, wrk's duration in s, the
 # slice's wall time in ns, and the ns that the server PID's threads and its main thread ran.
 measure_slice() {
   local port="$1" pid="$2" run_start main_start start output
+  kill -0 "$pid" 2>/dev/null ||
+    fail "the server on port $port (pid $pid) exited during the throughput run: see $WORK_DIR/server-*.log"
   run_start="$(process_run_ns "$pid")"
   main_start="$(main_thread_run_ns "$pid")"
   start="$(date +%s%N)"
@@ -177,15 +183,18 @@ measure_slice() {
   local wall=$(($(date +%s%N) - start))
   local main_run=$(($(main_thread_run_ns "$pid") - main_start))
   local run=$(($(process_run_ns "$pid") - run_start))
+  if grep -qE 'Non-2xx|Socket errors' <<<"$output"; then
+    fail "wrk saw failed requests on port $port (pid $pid): $(grep -E 'Non-2xx|Socket errors' <<<"$output")"
+  fi
   # wrk prints "N requests in 1.00s, ..." with the duration in us, ms, s or m.
-  awk -v wall="$wall" -v run="$run" -v main_run="$main_run" '/requests in/ {
+  awk -v wall="$wall" -v run="$run" -v main_run="$main_run" '/requests in/ && $1 > 0 {
       duration = $4; sub(/,$/, "", duration); scale = 1
       if (duration ~ /us$/) { sub(/us$/, "", duration); scale = 1e-6 }
       else if (duration ~ /ms$/) { sub(/ms$/, "", duration); scale = 1e-3 }
       else if (duration ~ /m$/) { sub(/m$/, "", duration); scale = 60 }
       else { sub(/s$/, "", duration) }
       printf "%d %.6f %d %d %d\n", $1, duration * scale, wall, run, main_run; found = 1 }
-    END { if (!found) exit 1 }' <<<"$output" || fail "wrk printed no request count for port $port"
+    END { if (!found) exit 1 }' <<<"$output" || fail "wrk completed no request on port $port (pid $pid)"
 }
 
 # Sums one run's slices of a configuration (measure_slice lines) into requests per second, the
@@ -233,7 +242,7 @@ time_command_ms() {
 # them instead of on whichever configuration ran during it.
 
 # Prints the configurations rotated by the first argument, so that over the runs each one takes
-# every place in a round and no configuration always starts right after the same other one.
+# every place in a round.
 rotated() {
   local shift="$1"
   shift
@@ -242,6 +251,16 @@ rotated() {
   for ((i = 0; i < ${#configs[@]}; i++)); do
     printf '%s\n' "${configs[(i + shift) % ${#configs[@]}]}"
   done
+}
+
+# Prints the configurations in an order drawn from SEED, the same for the same seed. A rotation
+# keeps each configuration's neighbours, so rounds of slices use these orders instead: after one
+# server's slice, its leftover work (heaptrack's interpreter, for one) falls on every other
+# configuration in turn.
+shuffled() {
+  local seed="$1"
+  shift
+  printf '%s\n' "$@" | awk -v seed="$seed" 'BEGIN { srand(seed) } { print rand() "\t" $0 }' | sort -n | cut -f2-
 }
 
 run_upload_benchmark() {
@@ -301,7 +320,7 @@ run_throughput_benchmark() {
       measure_slice "${running_port[$config]}" "${running_pid[$config]}" >/dev/null
     done
     for ((slice = 0; slice < WRK_SECONDS / SLICE_SECONDS; slice++)); do
-      for config in "${configs[@]}"; do
+      for config in $(shuffled $((run * 1000 + slice)) "${configs[@]}"); do
         measure_slice "${running_port[$config]}" "${running_pid[$config]}" >>"$WORK_DIR/slices-$config"
       done
     done
