@@ -175,7 +175,7 @@ void* writer_main(void*) {
         const uint64_t now = now_ns();
         if (now >= next_sample) {
             emit_counter_sample(trace::SampleReason::Periodic, 0, now);
-            schedule.sampled(now, sum_thread_totals(ThreadTotal::RequestsStarted));
+            schedule.sampled(now, totals[ThreadTotal::RequestsStarted]);
         }
         if (now >= next_flush) scan_modules_if_changed();
         if (now >= next_flush || drain_requested) {

@@ -22,7 +22,8 @@ public:
         return last_sample_ns_ + (busy ? busy_interval_ns_ : idle_interval_ns_);
     }
 
-    // Records a periodic sample taken at `time_ns`, when `started` requests had started.
+    // Records a periodic sample taken at `time_ns`. `started` is the count of started requests
+    // read when its due time was chosen.
     void sampled(uint64_t time_ns, int64_t started) {
         last_sample_ns_ = time_ns;
         started_before_last_sample_ = started_at_last_sample_;
