@@ -40,8 +40,8 @@ server_log=""
 server_port=""
 server_pid=""   # the node process itself
 
-# The servers of the throughput runs, which all run at once: start_server's globals, by
-# configuration.
+# start_server's globals for each server of a throughput run, by configuration, because all of
+# them run at once.
 declare -A running_wrapper running_log running_port running_pid
 
 cleanup() {
@@ -203,7 +203,10 @@ measure_slice() {
 # its busy share divided by its CPU per request.
 sum_slices() {
   awk '{ requests += $1; seconds += $2; wall += $3; run += $4; main_run += $5 }
-    END { printf "%.2f %.1f %.2f %.3f\n", requests / seconds, run / 1e6 * 1000 / requests, main_run / 1000 / requests, main_run / wall }' "$1"
+    END {
+      printf "%.2f %.1f %.2f %.3f\n", requests / seconds, run / 1e6 * 1000 / requests,
+        main_run / 1000 / requests, main_run / wall
+    }' "$1"
 }
 
 column_median() { awk -v c="$1" '{ print $c }' "$2" | median; }
@@ -253,10 +256,10 @@ rotated() {
   done
 }
 
-# Prints the configurations in an order drawn from SEED, the same for the same seed. A rotation
-# keeps each configuration's neighbours, so rounds of slices use these orders instead: after one
-# server's slice, its leftover work (heaptrack's interpreter, for one) falls on every other
-# configuration in turn.
+# Prints the configurations in an order drawn from SEED, the same order for the same seed. A
+# rotation keeps each configuration's neighbours, so each round of slices uses such an order
+# instead. The work a server leaves after its slice (heaptrack's interpreter, for one) then falls
+# on every other configuration in turn.
 shuffled() {
   local seed="$1"
   shift

@@ -577,7 +577,8 @@ int64_t read_rss_bytes(uint64_t time_ns, uint64_t max_age_ns) {
 }
 
 void counters_after_fork_child() {
-    // Usable bytes belong to the inherited heap; the other totals, request counts among them, restart.
+    // Usable bytes belong to the inherited heap and carry over. The other totals restart,
+    // the request counts among them.
     const ThreadTotal keep[] = {ThreadTotal::UsableBytes, ThreadTotal::UnpublishedLiveBytes};
     reset_thread_totals_after_fork(keep, 2);
     g_native.live_peak.store(g_native.live.load(std::memory_order_relaxed), std::memory_order_relaxed);

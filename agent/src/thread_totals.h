@@ -1,7 +1,7 @@
 // Counters that every thread adds to and that only samples read: allocation totals,
-// usable bytes, requests started and ended. Each thread adds to a cache line of its own with a
-// plain load and store, so the hot path has no locked instruction. A reader sums the
-// lines.
+// usable bytes, requests started and ended. Each thread adds to a cache line of its own
+// with a plain load and store, so the hot path has no locked instruction. A reader sums
+// the lines.
 //
 // A locked add costs roughly 20 cycles even on a line no other core holds, and more
 // inside malloc, where it waits for the store buffer to drain. A small HTTP request

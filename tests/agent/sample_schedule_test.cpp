@@ -45,8 +45,8 @@ TEST(SampleSchedule, IdleAfterTwoQuietSamples) {
     EXPECT_EQ(schedule.next_sample_ns(40, 40), kStart + 20 + kIdle);
 }
 
-// In the idle interval the writer still looks at every flush; a request that started since
-// then makes the next sample due at once.
+// In the idle interval the writer still looks at every flush. A request that started since
+// the sample before the last one makes the next sample due at once.
 TEST(SampleSchedule, NewRequestEndsIdleInterval) {
     SampleSchedule schedule(kBusy, kIdle, kStart);
     schedule.sampled(kStart + 10, 40);
