@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Counts the instructions the agent runs on node's main thread per GET /health request of the
+# sample server, by part (HTTP framing, heap counting, counter samples, trace records, stack
+# samples, mappings), and node's own, under callgrind. Throughput moves by a few percent from
+# one process to the next on a shared machine. These counts repeat to within a few percent, so
+# they show whether a change to a hot path made the agent's work smaller. Prints one Markdown
+# table.
+#
+# Usage: scripts/bench-agent-instructions.sh [SECONDS] (of wrk load counted, default 30)
+# Needs a build (ROUTEHEAP_BUILD_DIR, default build/) with lib/librouteheap.so, valgrind
+# (apt-get install valgrind) and wrk. The server binds to 127.0.0.1 on a free port.
+#
+# NOTE: node runs about 50 times slower under valgrind, and V8 compiles other code there, so
+# node's own count is a rough guide and the agent's share of it an estimate; the agent's own
+# counts do not depend on the JIT.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${ROUTEHEAP_BUILD_DIR:-$REPO_DIR/build}"
+AGENT="$(realpath -m "$BUILD_DIR/lib/librouteheap.so")"
+SERVER="$REPO_DIR/samples/node-routes/server.js"
+SECONDS_COUNTED="${1:-30}"
+WARM_SECONDS=20   # JIT warm-up under valgrind before the counters are zeroed
+START_TIMEOUT_S=240
+
+fail() { printf 'bench-agent-instructions: error: %s\n' "$*" >&2; exit 1; }
+log() { printf 'bench-agent-instructions: %s\n' "$*" >&2; }
+
+[[ "$SECONDS_COUNTED" =~ ^[1-9][0-9]*$ ]] || fail "invalid SECONDS '$SECONDS_COUNTED'; give a positive number"
+[[ -f "$AGENT" ]] || fail "$AGENT not found: build first (scripts/setup.sh) or set ROUTEHEAP_BUILD_DIR"
+for tool in valgrind callgrind_control callgrind_annotate wrk node; do
+  command -v "$tool" >/dev/null || fail "$tool not found: apt-get install -y valgrind wrk"
+done
+
+WORK_DIR="$(mktemp -d /tmp/routeheap-instructions-XXXXXX)"
+server_pid=""
+cleanup() {
+  trap '' INT TERM HUP
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -INT "$server_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+mkdir -p "$WORK_DIR/traces"
+OUT="$WORK_DIR/callgrind.out"
+# --smc-check=all-non-file lets valgrind see V8's code patches. Each thread gets its own output file.
+PORT=0 LD_PRELOAD="$AGENT" ROUTEHEAP_OUTPUT_DIR="$WORK_DIR/traces" \
+  NODE_OPTIONS="--perf-basic-prof-only-functions --interpreted-frames-native-stack" \
+  valgrind --tool=callgrind --separate-threads=yes --smc-check=all-non-file --callgrind-out-file="$OUT" \
+  node "$SERVER" >"$WORK_DIR/server.log" 2>&1 &
+server_pid=$!
+
+port=""
+for ((i = 0; i < START_TIMEOUT_S * 2; ++i)); do
+  port="$(sed -n 's|.*127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$WORK_DIR/server.log" | head -1)"
+  [[ -n "$port" ]] && break
+  kill -0 "$server_pid" 2>/dev/null || fail "the server under valgrind exited: $(tail -3 "$WORK_DIR/server.log")"
+  sleep 0.5
+done
+[[ -n "$port" ]] || fail "the server did not listen within ${START_TIMEOUT_S} s under valgrind"
+
+requests_of() { awk '/requests in/ { print $1 }'; }
+log "warming up for ${WARM_SECONDS} s on port $port"
+wrk -t1 -c10 -d"${WARM_SECONDS}s" "http://127.0.0.1:$port/health" >/dev/null
+callgrind_control -z "$server_pid" >/dev/null 2>&1
+requests="$(wrk -t1 -c10 -d"${SECONDS_COUNTED}s" "http://127.0.0.1:$port/health" | requests_of)"
+callgrind_control -d "$server_pid" >/dev/null 2>&1
+[[ "$requests" =~ ^[1-9][0-9]*$ ]] || fail "wrk completed no requests under valgrind"
+log "$requests requests counted"
+
+# The dump triggered above, thread 1 (node's main thread).
+main_thread="$OUT.1-01"
+[[ -f "$main_thread" ]] || fail "callgrind wrote no $main_thread"
+
+# Self cost per function. Agent code is any line of the agent's object, or of its sources
+# inlined into it (lines without an object name). Each function goes to the first part whose
+# pattern its name matches.
+callgrind_annotate --inclusive=no --threshold=100 --show=Ir "$main_thread" 2>/dev/null |
+  awk -v requests="$requests" -v warm="$WARM_SECONDS" -v agent="$AGENT" -v repo="$REPO_DIR" '
+    /Auto-annotated source/ { exit }
+    !/^ *[0-9][0-9,]* \( *[0-9.]+%\) / { next }
+    {
+      count = $1; gsub(",", "", count)
+      name = $0; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", name)
+      if (name ~ /PROGRAM TOTALS/) { total = count; next }
+      if (index(name, agent) == 0 && index(name, repo "/agent/") != 1 && index(name, repo "/common/") != 1) next
+      symbol = substr(name, index(name, ":") + 1)  # after the source file
+      if (symbol ~ /mprotect|mmap|munmap|madvise|mremap|AddressRanges|commit/) part = "mappings"
+      else if (symbol ~ /walk_stack|capture_stack|stack_id|record_sampled|StackTable|draw_exponential|should_sample|step_|FrameRule|run_instructions|Reader::/) part = "stack samples"
+      else if (symbol ~ /read_counter|read_counters|sum_all_thread_totals|read_rss|take_peak/) part = "counter samples"
+      else if (symbol ~ /emit_record|try_push|RecordEvents|compact_|own_ring|request_opened|request_closed|finish_call/) part = "trace records"
+      else if (symbol ~ /allocate|release|count_allocation|count_free|operator new|operator delete|(^|[^_a-z])(malloc|free)|calloc|realloc|usable|BlockSizes|publish_live|memalign/) part = "heap counting"
+      else if (symbol ~ /http::|read|write|connection|find_slot|tracked|accept|shutdown|close/) part = "HTTP framing"
+      else part = "other"
+      by_part[part] += count
+      agent_total += count
+    }
+    END {
+      if (total == 0) { print "bench-agent-instructions: error: no program total in the callgrind output" > "/dev/stderr"; exit 1 }
+      printf "| code on node'\''s main thread | instructions per request |\n|---|---|\n"
+      parts = split("HTTP framing,heap counting,counter samples,trace records,stack samples,mappings,other", order, ",")
+      for (i = 1; i <= parts; ++i) if (order[i] in by_part) printf "| agent: %s | %.0f |\n", order[i], by_part[order[i]] / requests
+      printf "| agent, all | %.0f |\n", agent_total / requests
+      printf "| node and its libraries | %.0f |\n", (total - agent_total) / requests
+      printf "| agent share of the thread'\''s instructions | %.2f%% |\n", 100 * agent_total / total
+      printf "\n%d requests under `wrk -t1 -c10`, counted by callgrind after a %d s warm-up.\n", requests, warm
+    }'
