@@ -6,13 +6,16 @@
 # they show whether a change to a hot path made the agent's work smaller. Prints one Markdown
 # table.
 #
-# Usage: scripts/bench-agent-instructions.sh [SECONDS] (of wrk load counted, default 30)
+# Usage: scripts/bench-agent-instructions.sh [SECONDS [PROFILE]]
+# SECONDS of wrk load are counted (default 30). PROFILE, when given, receives a copy of the main
+# thread's callgrind profile, for callgrind_annotate.
 # Needs a build (ROUTEHEAP_BUILD_DIR, default build/) with lib/librouteheap.so, valgrind
 # (apt-get install valgrind) and wrk. The server binds to 127.0.0.1 on a free port.
 #
-# NOTE: node runs about 50 times slower under valgrind, and V8 compiles other code there, so
-# node's own count is a rough guide and the agent's share of it an estimate; the agent's own
-# counts do not depend on the JIT.
+# NOTE: node serves about 60 times fewer requests per second under valgrind, and V8 compiles
+# other code there. Node's own count is therefore a rough guide, and the agent's share of it an
+# estimate. The agent's framing, samples and records do not depend on the JIT, but its heap
+# counting follows the number of allocations node makes per request.
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +23,7 @@ BUILD_DIR="${ROUTEHEAP_BUILD_DIR:-$REPO_DIR/build}"
 AGENT="$(realpath -m "$BUILD_DIR/lib/librouteheap.so")"
 SERVER="$REPO_DIR/samples/node-routes/server.js"
 SECONDS_COUNTED="${1:-30}"
+PROFILE="${2:-}"
 WARM_SECONDS=20   # JIT warm-up under valgrind before the counters are zeroed
 START_TIMEOUT_S=240
 
@@ -77,6 +81,7 @@ log "$requests requests counted"
 # The dump triggered above, thread 1 (node's main thread).
 main_thread="$OUT.1-01"
 [[ -f "$main_thread" ]] || fail "callgrind wrote no $main_thread"
+[[ -z "$PROFILE" ]] || cp "$main_thread" "$PROFILE"
 
 # Self cost per function. Agent code is any line of the agent's object, or of its sources
 # inlined into it (lines without an object name). Each function goes to the first part whose
