@@ -6,9 +6,10 @@
 # they show whether a change to a hot path made the agent's work smaller. Prints one Markdown
 # table.
 #
-# Usage: scripts/bench-agent-instructions.sh [SECONDS [PROFILE]]
+# Usage: scripts/bench-agent-instructions.sh [--vary-requests] [SECONDS [PROFILE]]
 # SECONDS of wrk load are counted (default 30). PROFILE, when given, receives a copy of the main
-# thread's callgrind profile, for callgrind_annotate.
+# thread's callgrind profile, for callgrind_annotate. With --vary-requests, every request carries
+# a header with a new value, so no request head repeats the one before it on its connection.
 # Needs a build (ROUTEHEAP_BUILD_DIR, default build/) with lib/librouteheap.so, valgrind
 # (apt-get install valgrind) and wrk. The server binds to 127.0.0.1 on a free port.
 #
@@ -22,6 +23,11 @@ REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${ROUTEHEAP_BUILD_DIR:-$REPO_DIR/build}"
 AGENT="$(realpath -m "$BUILD_DIR/lib/librouteheap.so")"
 SERVER="$REPO_DIR/samples/node-routes/server.js"
+VARY_REQUESTS=0
+if [[ "${1:-}" == "--vary-requests" ]]; then
+  VARY_REQUESTS=1
+  shift
+fi
 SECONDS_COUNTED="${1:-30}"
 PROFILE="${2:-}"
 WARM_SECONDS=20   # JIT warm-up under valgrind before the counters are zeroed
@@ -69,11 +75,24 @@ for ((i = 0; i < START_TIMEOUT_S * 2; ++i)); do
 done
 [[ -n "$port" ]] || fail "the server did not listen within ${START_TIMEOUT_S} s under valgrind"
 
+WRK_SCRIPT=()
+if ((VARY_REQUESTS)); then
+  # wrk.format() adds the Host header to the ones given.
+  cat >"$WORK_DIR/vary.lua" <<'LUA'
+local sent = 0
+request = function()
+  sent = sent + 1
+  return wrk.format(nil, nil, { ["X-Request-Number"] = tostring(sent) })
+end
+LUA
+  WRK_SCRIPT=(-s "$WORK_DIR/vary.lua")
+fi
+
 requests_of() { awk '/requests in/ { print $1 }'; }
 log "warming up for ${WARM_SECONDS} s on port $port"
-wrk -t1 -c10 -d"${WARM_SECONDS}s" "http://127.0.0.1:$port/health" >/dev/null
+wrk -t1 -c10 -d"${WARM_SECONDS}s" "${WRK_SCRIPT[@]}" "http://127.0.0.1:$port/health" >/dev/null
 callgrind_control -z "$server_pid" >/dev/null 2>&1
-requests="$(wrk -t1 -c10 -d"${SECONDS_COUNTED}s" "http://127.0.0.1:$port/health" | requests_of)"
+requests="$(wrk -t1 -c10 -d"${SECONDS_COUNTED}s" "${WRK_SCRIPT[@]}" "http://127.0.0.1:$port/health" | requests_of)"
 callgrind_control -d "$server_pid" >/dev/null 2>&1
 [[ "$requests" =~ ^[1-9][0-9]*$ ]] || fail "wrk completed no requests under valgrind"
 log "$requests requests counted"
@@ -87,7 +106,7 @@ main_thread="$OUT.1-01"
 # inlined into it (lines without an object name). Each function goes to the first part whose
 # pattern its name matches.
 callgrind_annotate --inclusive=no --threshold=100 --show=Ir "$main_thread" 2>/dev/null |
-  awk -v requests="$requests" -v warm="$WARM_SECONDS" -v agent="$AGENT" -v repo="$REPO_DIR" '
+  awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v agent="$AGENT" -v repo="$REPO_DIR" '
     /Auto-annotated source/ { exit }
     !/^ *[0-9][0-9,]* \( *[0-9.]+%\) / { next }
     {
@@ -114,5 +133,6 @@ callgrind_annotate --inclusive=no --threshold=100 --show=Ir "$main_thread" 2>/de
       printf "| agent, all | %.0f |\n", agent_total / requests
       printf "| node and its libraries | %.0f |\n", (total - agent_total) / requests
       printf "| agent share of the thread'\''s instructions | %.2f%% |\n", 100 * agent_total / total
-      printf "\n%d requests under `wrk -t1 -c10`, counted by callgrind after a %d s warm-up.\n", requests, warm
+      printf "\n%d requests under `wrk -t1 -c10`%s, counted by callgrind after a %d s warm-up.\n", requests,
+        vary ? ", each with a new X-Request-Number header" : "", warm
     }'

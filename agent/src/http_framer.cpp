@@ -58,6 +58,7 @@ enum HeaderState : uint8_t { kLineStart, kName, kValue, kValueLF, kSectionLF };
 }  // namespace
 
 void HeaderParser::reset() {
+    at_section_start = true;
     content_length = -1;
     has_transfer_encoding = false;
     chunked = false;
@@ -337,6 +338,7 @@ bool HeaderParser::take_framing_value(const uint8_t* data, size_t start, size_t 
 }
 
 HeaderParser::Step HeaderParser::feed_run(const uint8_t* data, size_t size, size_t& consumed) {
+    at_section_start = false;
     size_t i = 0;
     while (i < size) {
         if (state == kLineStart && line_bytes == 0) {
@@ -373,6 +375,7 @@ HeaderParser::Step HeaderParser::feed_run(const uint8_t* data, size_t size, size
 }
 
 HeaderParser::Step HeaderParser::feed(uint8_t byte) {
+    at_section_start = false;
     if (++line_bytes > kMaxLineBytes) return fail("header line too long");
 
     switch (state) {
@@ -516,6 +519,22 @@ enum ChunkState : uint8_t { kSize, kSizeSpace, kExtension, kSizeLF, kData, kData
 // Largest chunk size accepted (2^60 bytes): more hex digits are garbage, not a body.
 constexpr uint64_t kMaxChunkSize = uint64_t{1} << 60;
 }  // namespace
+
+HeaderParser::Step SectionMemo::feed_run(HeaderParser& parser, const uint8_t* data, size_t size, size_t& consumed) {
+    if (!parser.at_section_start) return parser.feed_run(data, size, consumed);
+    if (length != 0 && size >= length && std::memcmp(data, bytes, length) == 0) {
+        parser = parsed;
+        consumed = length;
+        return HeaderParser::Step::SectionDone;
+    }
+    const HeaderParser::Step step = parser.feed_run(data, size, consumed);
+    if (step == HeaderParser::Step::SectionDone && consumed <= kMaxBytes) {
+        std::memcpy(bytes, data, consumed);
+        length = static_cast<uint16_t>(consumed);
+        parsed = parser;
+    }
+    return step;
+}
 
 void ChunkParser::reset() {
     state = kSize;
@@ -734,6 +753,8 @@ void Framer::reset(uint64_t connection_id) {
     count_ = 0;
     std::memset(&response_, 0, sizeof(response_));
     response_.state = kRespStatusLine;
+    request_memo_.reset();
+    response_memo_.reset();
 }
 
 void Framer::feed_read(std::string_view bytes, uint64_t time_ns, Events& events) {
@@ -868,7 +889,7 @@ void Framer::feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_
 
         case kReadHeaders: {
             size_t consumed = 0;
-            const HeaderParser::Step step = request_headers_.feed_run(data + i, size - i, consumed);
+            const HeaderParser::Step step = request_memo_.feed_run(request_headers_, data + i, size - i, consumed);
             i += consumed;
             request_header_bytes_ += consumed;
             if (step == HeaderParser::Step::Error) {
@@ -1358,7 +1379,7 @@ void Framer::feed_response_bytes(const uint8_t* data, size_t size, WriteProgress
             // Header bytes go straight to the parser until it ends the section or fails:
             // nothing the checks above depend on changes in between.
             size_t consumed = 0;
-            const HeaderParser::Step step = response_.headers.feed_run(data + i, size - i, consumed);
+            const HeaderParser::Step step = response_memo_.feed_run(response_.headers, data + i, size - i, consumed);
             i += consumed;
             response_.head_bytes += consumed;
             if (step == HeaderParser::Step::Error) {

@@ -1015,5 +1015,95 @@ TEST(HttpFramer, LeadingEmptyLinesIgnored) {
     EXPECT_EQ(c.events.request_heads[0].header_bytes, 18u);
 }
 
+
+// SectionMemo: a header section that repeats gets the kept parse's result, and only sections
+// parsed whole from the parser's reset state are kept.
+HeaderOutcome feed_with_memo(SectionMemo& memo, std::string_view text) {
+    HeaderParser parser;
+    parser.reset();
+    size_t consumed = 0;
+    const HeaderParser::Step step =
+        memo.feed_run(parser, reinterpret_cast<const uint8_t*>(text.data()), text.size(), consumed);
+    return outcome_of(parser, step, consumed);
+}
+
+TEST(SectionMemo, RepeatGivesParsedValues) {
+    auto memo = std::make_unique<SectionMemo>();
+    memo->reset();
+    const std::string sections[] = {
+        "Content-Length: 42\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n",
+        "Transfer-Encoding: gzip, chunked\r\nConnection: Upgrade\r\n\r\n",
+        "Host: a\nBare: line feeds\n\n",
+        "X-Cr: v\r\r\n\r\n",
+    };
+    for (const std::string& section : sections) {
+        SCOPED_TRACE(section);
+        const HeaderOutcome expected = feed_bytewise(section + "GET");
+        const HeaderOutcome first = feed_with_memo(*memo, section + "GET");
+        EXPECT_TRUE(first == expected);
+        if (expected.step == HeaderParser::Step::SectionDone) {
+            EXPECT_EQ(memo->length, expected.consumed);
+        }
+        const HeaderOutcome repeat = feed_with_memo(*memo, section + "POST");
+        EXPECT_TRUE(repeat == expected);
+    }
+}
+
+TEST(SectionMemo, KeepsOnlyWholeSections) {
+    auto memo = std::make_unique<SectionMemo>();
+    memo->reset();
+    feed_with_memo(*memo, "Host: a\r\n");  // not ended
+    EXPECT_EQ(memo->length, 0u);
+    feed_with_memo(*memo, "Content-Length: 1\r\nContent-Length: 2\r\n\r\n");  // an error
+    EXPECT_EQ(memo->length, 0u);
+    const std::string long_section = "X-Long: " + std::string(SectionMemo::kMaxBytes, 'v') + "\r\n\r\n";
+    EXPECT_EQ(feed_with_memo(*memo, long_section).step, HeaderParser::Step::SectionDone);
+    EXPECT_EQ(memo->length, 0u);
+
+    // A parser past its section's start never takes the kept result.
+    const std::string section = "Content-Length: 5\r\n\r\n";
+    feed_with_memo(*memo, section);
+    ASSERT_EQ(memo->length, section.size());
+    HeaderParser parser;
+    parser.reset();
+    size_t consumed = 0;
+    const std::string first_line = "Content-Length: 7\r\n";
+    memo->feed_run(parser, reinterpret_cast<const uint8_t*>(first_line.data()), first_line.size(), consumed);
+    const HeaderParser::Step step =
+        memo->feed_run(parser, reinterpret_cast<const uint8_t*>(section.data()), section.size(), consumed);
+    EXPECT_EQ(step, HeaderParser::Step::Error);  // two different lengths
+}
+
+// Repeated exchanges on one connection, as a load generator sends them, with a section that
+// changes between repeats: whole reads and writes, which take kept sections, must report what
+// reads and writes split at every byte report.
+TEST(SectionMemo, RepeatedExchangesMatchBytePath) {
+    const std::string request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n";
+    const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                                 "Date: Sat, 05 Dec 2026 18:09:47 GMT\r\nConnection: keep-alive\r\n\r\nok";
+    const std::string later = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3\r\n"
+                              "Date: Sat, 05 Dec 2026 18:09:48 GMT\r\nConnection: keep-alive\r\n\r\nyes";
+    const std::string upload = "POST /u HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nContent-Length: 4\r\n\r\nbody";
+    expect_split_invariant({in(request), out(response), in(request), out(response), in(request), out(later),
+                            in(upload), out(later), in(request + request), out(response + response)});
+}
+
+TEST(SectionMemo, RepeatedSectionsCountTheirBytes) {
+    Connection c;
+    const std::string request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 3; ++i) {
+        c.read(request);
+        c.write(kOkHi);
+    }
+    ASSERT_EQ(c.events.request_heads.size(), 3u);
+    ASSERT_EQ(c.events.response_heads.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(c.events.request_heads[i].header_bytes, request.size());
+        EXPECT_EQ(c.events.response_heads[i].header_bytes, sizeof(kOkHi) - 1 - 2);
+        EXPECT_EQ(c.events.response_heads[i].content_length, 2);
+    }
+    EXPECT_TRUE(c.events.violations.empty());
+}
+
 }  // namespace
 }  // namespace routeheap::agent::http
