@@ -1105,5 +1105,26 @@ TEST(SectionMemo, RepeatedSectionsCountTheirBytes) {
     EXPECT_TRUE(c.events.violations.empty());
 }
 
+// A section that matches the kept one in every byte but the last must be parsed. With bare LF
+// line ends, the kept "Host: x\n\n" and the next "Host: x\nContent-Length: 2\n\n" share all
+// bytes up to the kept section's final LF.
+TEST(SectionMemo, LastByteDifferenceIsParsed) {
+    Connection c;
+    c.read("GET /a HTTP/1.1\r\nHost: x\n\n");
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\n\nhi");
+    c.read("POST /a HTTP/1.1\r\nHost: x\nContent-Length: 2\n\nhi");
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\nConnection: close\n\nhi");
+
+    EXPECT_TRUE(c.events.stop_reasons.empty()) << c.dump();
+    ASSERT_EQ(c.events.request_heads.size(), 2u) << c.dump();
+    EXPECT_EQ(c.events.request_heads[1].content_length, 2);
+    ASSERT_EQ(c.events.bodies.size(), 1u) << c.dump();
+    EXPECT_EQ(c.events.bodies[0].bytes, 2u);
+    ASSERT_EQ(c.events.response_heads.size(), 2u) << c.dump();
+    EXPECT_EQ(c.events.response_heads[1].flags, trace::kResponseConnectionClose);
+    EXPECT_EQ(c.events.response_heads[1].header_bytes, 54u);
+    EXPECT_TRUE(c.events.violations.empty());
+}
+
 }  // namespace
 }  // namespace routeheap::agent::http
