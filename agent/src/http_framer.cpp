@@ -779,6 +779,8 @@ void Framer::stop(const char* reason, uint64_t time_ns, Events& events) {
     if (stopped_) return;
     flush_request_body(time_ns, events);
     stopped_ = true;
+    request_memo_.reset();
+    response_memo_.reset();
     events.framing_stopped(connection_id_, time_ns, reason);
     for (uint32_t position = 0; position < count_; ++position) {
         end_request(position, RequestOutcome::FramingStopped, time_ns, events);
@@ -820,6 +822,8 @@ void Framer::on_connection_end(RequestOutcome outcome, uint64_t time_ns, Events&
     }
     count_ = 0;
     stopped_ = true;
+    request_memo_.reset();
+    response_memo_.reset();
 }
 
 // ---------------------------------------------------------------------------------

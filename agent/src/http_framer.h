@@ -1,7 +1,9 @@
 // HTTP/1.1 framing of one accepted socket: a pure state machine that takes the bytes
 // read and written and reports requests and responses to an Events interface.
 // Written by hand because Debian 12 packages no llhttp; it parses only what routeheap
-// needs (method, path, framing headers) and never stores other header values.
+// needs (method, path, framing headers). Other header values never reach the trace. To spot
+// a repeat, each direction keeps its last header section in memory (SectionMemo) until the
+// framer sees the connection end or stops framing it.
 //
 // Constraints of the hot path: no malloc, no locks, no stdio, no exceptions. A Framer
 // is fixed-size plain data that lives in the connection table's mmap'd pages, so it
@@ -16,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace routeheap::agent::http {
@@ -135,7 +138,11 @@ struct SectionMemo {
     HeaderParser parsed;
     uint8_t bytes[kMaxBytes];
 
-    void reset() { length = 0; }
+    // Forgets the kept section and zeroes its bytes, which may hold cookies and credentials.
+    void reset() {
+        std::memset(bytes, 0, length < kMaxBytes ? length : kMaxBytes);
+        length = 0;
+    }
     // Feeds `data` to `parser` as parser.feed_run() would, taking the kept result when the
     // parser is at its section's start and the data begins with the kept section, and keeping
     // a section that it parsed whole from the start.

@@ -1049,6 +1049,17 @@ TEST(SectionMemo, RepeatGivesParsedValues) {
     }
 }
 
+TEST(SectionMemo, ResetZeroesKeptBytes) {
+    auto memo = std::make_unique<SectionMemo>();
+    memo->reset();
+    const std::string section = "Cookie: session=secret\r\n\r\n";
+    feed_with_memo(*memo, section);
+    ASSERT_EQ(memo->length, section.size());
+    memo->reset();
+    EXPECT_EQ(memo->length, 0u);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(memo->bytes), section.size()), std::string(section.size(), '\0'));
+}
+
 TEST(SectionMemo, KeepsOnlyWholeSections) {
     auto memo = std::make_unique<SectionMemo>();
     memo->reset();
