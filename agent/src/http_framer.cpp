@@ -753,6 +753,10 @@ void Framer::reset(uint64_t connection_id) {
     count_ = 0;
     std::memset(&response_, 0, sizeof(response_));
     response_.state = kRespStatusLine;
+    forget_kept_sections();
+}
+
+void Framer::forget_kept_sections() {
     request_memo_.reset();
     response_memo_.reset();
 }
@@ -779,8 +783,7 @@ void Framer::stop(const char* reason, uint64_t time_ns, Events& events) {
     if (stopped_) return;
     flush_request_body(time_ns, events);
     stopped_ = true;
-    request_memo_.reset();
-    response_memo_.reset();
+    forget_kept_sections();
     events.framing_stopped(connection_id_, time_ns, reason);
     for (uint32_t position = 0; position < count_; ++position) {
         end_request(position, RequestOutcome::FramingStopped, time_ns, events);
@@ -822,8 +825,7 @@ void Framer::on_connection_end(RequestOutcome outcome, uint64_t time_ns, Events&
     }
     count_ = 0;
     stopped_ = true;
-    request_memo_.reset();
-    response_memo_.reset();
+    forget_kept_sections();
 }
 
 // ---------------------------------------------------------------------------------

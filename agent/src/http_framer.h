@@ -3,7 +3,7 @@
 // Written by hand because Debian 12 packages no llhttp; it parses only what routeheap
 // needs (method, path, framing headers). Other header values never reach the trace. To spot
 // a repeat, each direction keeps its last header section in memory (SectionMemo) until the
-// framer sees the connection end or stops framing it.
+// connection ends or framing stops.
 //
 // Constraints of the hot path: no malloc, no locks, no stdio, no exceptions. A Framer
 // is fixed-size plain data that lives in the connection table's mmap'd pages, so it
@@ -269,6 +269,8 @@ private:
     // that fed the bytes calls stop() with it once the bytes are accounted.
     void fail(const char* reason);
     void stop(const char* reason, uint64_t time_ns, Events& events);
+    // Zeroes both directions' kept header sections (at reset, stop and connection end).
+    void forget_kept_sections();
     void end_request(uint32_t position, trace::RequestOutcome outcome, uint64_t time_ns,
                      Events& events);
     PendingRequest& pending(uint32_t position) {
