@@ -1015,7 +1015,6 @@ TEST(HttpFramer, LeadingEmptyLinesIgnored) {
     EXPECT_EQ(c.events.request_heads[0].header_bytes, 18u);
 }
 
-
 // SectionMemo: a header section that repeats gets the kept parse's result, and only sections
 // parsed whole from the parser's reset state are kept.
 HeaderOutcome feed_with_memo(SectionMemo& memo, std::string_view text) {
@@ -1086,8 +1085,8 @@ TEST(SectionMemo, KeepsOnlyWholeSections) {
 }
 
 // Repeated exchanges on one connection, as a load generator sends them, with a section that
-// changes between repeats: whole reads and writes, which take kept sections, must report what
-// reads and writes split at every byte report.
+// changes between repeats. Whole reads and writes take the kept sections, and must report the
+// same events as reads and writes split at every byte.
 TEST(SectionMemo, RepeatedExchangesMatchBytePath) {
     const std::string request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n";
     const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
