@@ -30,6 +30,10 @@ SLICE_SECONDS=1       # in slices this long
 WRK_CONNECTIONS=10
 START_TIMEOUT_S=60
 STOP_TIMEOUT_S=60
+# The configurations of the /health runs, and agent libraries by configuration name for more of
+# them (scripts/bench-agent-parts.sh sets both).
+THROUGHPUT_CONFIGS=(none node-flags routeheap heaptrack)
+declare -A EXTRA_AGENTS=()
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 fail() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -72,11 +76,11 @@ make_upload() {
 }
 
 # Starts the sample server under CONFIG (none, node-flags, routeheap, routeheap-exact,
-# heaptrack) with its trace in OUT (a trace folder or heaptrack file prefix) and its console
-# output in LOG (default server.log in the work folder), and sets server_port. node-flags is
-# node with record's NODE_OPTIONS and no agent. The agent is preloaded the way `routeheap
-# record` does it, but without record's live request lines, so the figures are the agent's own
-# cost.
+# heaptrack, or a name in EXTRA_AGENTS) with its trace in OUT (a trace folder or heaptrack file
+# prefix) and its console output in LOG (default server.log in the work folder), and sets
+# server_port. node-flags is node with record's NODE_OPTIONS and no agent. The agent is
+# preloaded the way `routeheap record` does it, but without record's live request lines, so the
+# figures are the agent's own cost.
 start_server() {
   local config="$1" out="$2"
   server_log="${3:-$WORK_DIR/server.log}"
@@ -96,7 +100,12 @@ start_server() {
         NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
       ;;
     heaptrack) PORT=0 heaptrack -o "$out" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null & ;;
-    *) fail "unknown configuration $config" ;;
+    *)
+      [[ -n "${EXTRA_AGENTS[$config]:-}" ]] || fail "unknown configuration $config"
+      mkdir -p "$out"
+      PORT=0 LD_PRELOAD="${EXTRA_AGENTS[$config]}" ROUTEHEAP_OUTPUT_DIR="$out" \
+        NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
+      ;;
   esac
   wrapper_pid=$!
   set +m
@@ -114,6 +123,8 @@ start_server() {
     waited=$((waited + 1))
   done
   cat "$server_log" >&2
+  kill -0 "$wrapper_pid" 2>/dev/null ||
+    fail "the server under $config exited before printing its port: see its output above (run scripts/setup.sh if a module is missing)"
   fail "the server under $config did not print its port within ${START_TIMEOUT_S} s"
 }
 
@@ -204,7 +215,7 @@ measure_slice() {
 sum_slices() {
   awk '{ requests += $1; seconds += $2; wall += $3; run += $4; main_run += $5 }
     END {
-      printf "%.2f %.1f %.2f %.3f\n", requests / seconds, run / 1e6 * 1000 / requests,
+      printf "%.2f %.3f %.3f %.4f\n", requests / seconds, run / 1e6 * 1000 / requests,
         main_run / 1000 / requests, main_run / wall
     }' "$1"
 }
@@ -309,7 +320,7 @@ run_throughput_benchmark() {
   local config run slice
   local -a configs
   for ((run = 1; run <= THROUGHPUT_RUNS; run++)); do
-    mapfile -t configs < <(rotated $((run - 1)) none node-flags routeheap heaptrack)
+    mapfile -t configs < <(rotated $((run - 1)) "${THROUGHPUT_CONFIGS[@]}")
     for config in "${configs[@]}"; do
       start_server "$config" "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/server-$config.log"
       running_wrapper[$config]="$wrapper_pid"
@@ -355,7 +366,7 @@ print_results() {
     "$WRK_CONNECTIONS" "$WRK_SECONDS" "$SLICE_SECONDS" "$THROUGHPUT_RUNS"
   printf '| configuration | requests/s | ratio, run by run | server CPU ms per 1000 requests | CPU ratio, run by run | ratios of all runs, sorted |\n'
   printf '|---|---|---|---|---|---|\n'
-  for config in none node-flags routeheap heaptrack; do
+  for config in "${THROUGHPUT_CONFIGS[@]}"; do
     median_rps="$(column_median 1 "$WORK_DIR/wrk-$config.rps")"
     median_cpu="$(column_median 2 "$WORK_DIR/wrk-$config.rps")"
     printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" \
@@ -368,7 +379,7 @@ print_results() {
   printf '\n### Node'"'"'s main thread in the same runs (median of %d runs)\n\n' "$THROUGHPUT_RUNS"
   printf '| configuration | CPU us per request | ratio, run by run | share of the time it ran | ratio, run by run |\n'
   printf '|---|---|---|---|---|\n'
-  for config in none node-flags routeheap heaptrack; do
+  for config in "${THROUGHPUT_CONFIGS[@]}"; do
     printf '| %s | %s | %s | %s | %s |\n' "$config" "$(column_median 3 "$WORK_DIR/wrk-$config.rps")" \
       "$(pair_ratio 3 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
       "$(column_median 4 "$WORK_DIR/wrk-$config.rps")" \
@@ -397,4 +408,8 @@ main() {
   print_results
 }
 
-main "$@"
+# Sourced by another script, this file only defines its functions and settings, and sets the
+# shell options of its first lines in that script.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi
