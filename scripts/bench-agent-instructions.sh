@@ -102,19 +102,33 @@ main_thread="$OUT.1-01"
 [[ -f "$main_thread" ]] || fail "callgrind wrote no $main_thread"
 [[ -z "$PROFILE" ]] || cp "$main_thread" "$PROFILE"
 
-# Self cost per function. Agent code is any line of the agent's object, or of its sources
-# inlined into it (lines without an object name). Each function goes to the first part whose
-# pattern its name matches.
-callgrind_annotate --inclusive=no --threshold=100 --show=Ir "$main_thread" 2>/dev/null |
-  awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v agent="$AGENT" -v repo="$REPO_DIR" '
-    /Auto-annotated source/ { exit }
-    !/^ *[0-9][0-9,]* \( *[0-9.]+%\) / { next }
-    {
-      count = $1; gsub(",", "", count)
-      name = $0; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", name)
-      if (name ~ /PROGRAM TOTALS/) { total = count; next }
-      if (index(name, agent) == 0 && index(name, repo "/agent/") != 1 && index(name, repo "/common/") != 1) next
-      symbol = substr(name, index(name, ":") + 1)  # after the source file
+# Self cost per function, read from the callgrind file itself. Agent code is every instruction
+# in the agent's object, with the code inlined from other headers (libstdc++'s atomics, SSE
+# intrinsics). callgrind_annotate lists such code under the header's name without the object.
+# Each function goes to the first part whose pattern its name matches. In the file, names and
+# objects are compressed as "(id) name" on first use and "(id)" after it, and the cost line after
+# a "calls=" line is the call's inclusive cost, which the callee's own lines already count.
+awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v agent="$(realpath "$AGENT")" '
+    function named(value, table,    id) {
+      if (match(value, /^\([0-9]+\)/)) {
+        id = substr(value, 2, RLENGTH - 2)
+        if (RLENGTH < length(value)) table[id] = substr(value, RLENGTH + 2)
+        return table[id]
+      }
+      return value
+    }
+    /^positions:/ { positions = NF - 1; next }
+    /^summary:/ { total = $2; next }
+    /^ob=/ { object = named(substr($0, 4), objects); next }
+    /^cob=/ { named(substr($0, 5), objects); next }
+    /^fn=/ { function_name = named(substr($0, 4), functions); next }
+    /^cfn=/ { named(substr($0, 5), functions); next }
+    /^calls=/ { skip_call_cost = 1; next }
+    /^[0-9+*-]/ {
+      if (skip_call_cost) { skip_call_cost = 0; next }
+      if (object != agent) next
+      count = $(positions + 1)
+      symbol = function_name
       if (symbol ~ /mprotect|mmap|munmap|madvise|mremap|AddressRanges|commit/) part = "mappings"
       else if (symbol ~ /walk_stack|capture_stack|stack_id|record_sampled|StackTable|draw_exponential|should_sample|step_|FrameRule|run_instructions|Reader::/) part = "stack samples"
       else if (symbol ~ /read_counter|read_counters|sum_all_thread_totals|read_rss|take_peak/) part = "counter samples"
@@ -135,4 +149,4 @@ callgrind_annotate --inclusive=no --threshold=100 --show=Ir "$main_thread" 2>/de
       printf "| agent share of the thread'\''s instructions | %.2f%% |\n", 100 * agent_total / total
       printf "\n%d requests under `wrk -t1 -c10`%s, counted by callgrind after a %d s warm-up.\n", requests,
         vary ? ", each with a new X-Request-Number header" : "", warm
-    }'
+    }' "$main_thread"
