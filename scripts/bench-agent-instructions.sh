@@ -118,7 +118,7 @@ awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v 
       return value
     }
     /^positions:/ { positions = NF - 1; next }
-    /^summary:/ { total = $2; next }
+    /^totals:/ { total = $2; next }
     /^ob=/ { object = named(substr($0, 4), objects); next }
     /^cob=/ { named(substr($0, 5), objects); next }
     /^fn=/ { function_name = named(substr($0, 4), functions); next }
@@ -141,6 +141,7 @@ awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v 
     }
     END {
       if (total == 0) { print "bench-agent-instructions: error: no program total in the callgrind output" > "/dev/stderr"; exit 1 }
+      if (agent_total == 0) { print "bench-agent-instructions: error: no instruction of " agent " in the callgrind output" > "/dev/stderr"; exit 1 }
       printf "| code on node'\''s main thread | instructions per request |\n|---|---|\n"
       parts = split("HTTP framing,heap counting,counter samples,trace records,stack samples,mappings,other", order, ",")
       for (i = 1; i <= parts; ++i) if (order[i] in by_part) printf "| agent: %s | %.0f |\n", order[i], by_part[order[i]] / requests
