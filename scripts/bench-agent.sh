@@ -85,6 +85,16 @@ start_server() {
   local config="$1" out="$2"
   server_log="${3:-$WORK_DIR/server.log}"
   : >"$server_log"
+  # The agent configurations differ only in the library and the sampling interval.
+  local agent="$AGENT" sample_bytes=262144
+  case "$config" in
+    none | node-flags | heaptrack | routeheap) ;;
+    routeheap-exact) sample_bytes=1 ;;
+    *)
+      agent="${EXTRA_AGENTS[$config]:-}"
+      [[ -n "$agent" ]] || fail "unknown configuration $config"
+      ;;
+  esac
   # Job control gives the server its own process group and keeps SIGINT deliverable.
   set -m
   case "$config" in
@@ -92,18 +102,10 @@ start_server() {
     node-flags)
       PORT=0 NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
       ;;
-    routeheap | routeheap-exact)
-      mkdir -p "$out"
-      local sample_bytes=262144
-      [[ "$config" == routeheap-exact ]] && sample_bytes=1
-      PORT=0 LD_PRELOAD="$AGENT" ROUTEHEAP_OUTPUT_DIR="$out" ROUTEHEAP_SAMPLE_BYTES="$sample_bytes" \
-        NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
-      ;;
     heaptrack) PORT=0 heaptrack -o "$out" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null & ;;
     *)
-      [[ -n "${EXTRA_AGENTS[$config]:-}" ]] || fail "unknown configuration $config"
       mkdir -p "$out"
-      PORT=0 LD_PRELOAD="${EXTRA_AGENTS[$config]}" ROUTEHEAP_OUTPUT_DIR="$out" \
+      PORT=0 LD_PRELOAD="$agent" ROUTEHEAP_OUTPUT_DIR="$out" ROUTEHEAP_SAMPLE_BYTES="$sample_bytes" \
         NODE_OPTIONS="$NODE_PERF_OPTIONS" node "$SAMPLE_DIR/server.js" >"$server_log" 2>&1 </dev/null &
       ;;
   esac
