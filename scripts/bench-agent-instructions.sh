@@ -109,7 +109,7 @@ main_thread="$OUT.1-01"
 # objects are compressed as "(id) name" on first use and "(id)" after it, and the cost line after
 # a "calls=" line is the call's inclusive cost, which the callee's own lines already count.
 awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v agent="$(realpath "$AGENT")" '
-    function named(value, table,    id) {
+    function expand_name(value, table,    id) {
       if (match(value, /^\([0-9]+\)/)) {
         id = substr(value, 2, RLENGTH - 2)
         if (RLENGTH < length(value)) table[id] = substr(value, RLENGTH + 2)
@@ -119,10 +119,10 @@ awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v 
     }
     /^positions:/ { positions = NF - 1; next }
     /^totals:/ { total = $2; next }
-    /^ob=/ { object = named(substr($0, 4), objects); next }
-    /^cob=/ { named(substr($0, 5), objects); next }
-    /^fn=/ { function_name = named(substr($0, 4), functions); next }
-    /^cfn=/ { named(substr($0, 5), functions); next }
+    /^ob=/ { object = expand_name(substr($0, 4), objects); next }
+    /^cob=/ { expand_name(substr($0, 5), objects); next }
+    /^fn=/ { function_name = expand_name(substr($0, 4), functions); next }
+    /^cfn=/ { expand_name(substr($0, 5), functions); next }
     /^calls=/ { skip_call_cost = 1; next }
     /^[0-9+*-]/ {
       if (skip_call_cost) { skip_call_cost = 0; next }
@@ -141,7 +141,7 @@ awk -v requests="$requests" -v warm="$WARM_SECONDS" -v vary="$VARY_REQUESTS" -v 
     }
     END {
       if (total == 0) { print "bench-agent-instructions: error: no program total in the callgrind output" > "/dev/stderr"; exit 1 }
-      if (agent_total == 0) { print "bench-agent-instructions: error: no instruction of " agent " in the callgrind output" > "/dev/stderr"; exit 1 }
+      if (agent_total == 0) { print "bench-agent-instructions: error: no instruction of " agent " in the callgrind output: check that the server preloaded this agent" > "/dev/stderr"; exit 1 }
       printf "| code on node'\''s main thread | instructions per request |\n|---|---|\n"
       parts = split("HTTP framing,heap counting,counter samples,trace records,stack samples,mappings,other", order, ",")
       for (i = 1; i <= parts; ++i) if (order[i] in by_part) printf "| agent: %s | %.0f |\n", order[i], by_part[order[i]] / requests

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Measures which part of the agent's work per request costs the /health throughput. Builds the
-# agent of the committed HEAD once as it is and once per patch in scripts/agent-parts/, each
-# patch switching one part off, then runs the /health turns of bench-agent.sh on all of them and
-# on node without an agent. Prints a Markdown table.
+# agent of the committed HEAD as it is, and once per patch in scripts/agent-parts/, each patch
+# switching one part off. Then runs the /health turns of bench-agent.sh on all of them and on
+# node without an agent, and prints a Markdown table.
 # Usage: scripts/bench-agent-parts.sh [RUNS] (default 15)
 #
 # The patches:
@@ -30,7 +30,7 @@ THROUGHPUT_RUNS="${1:-15}"
 PARTS_DIR="$REPO_DIR/scripts/agent-parts"
 PARTS=(without-requests without-request-records without-request-samples)
 
-check_part_tools() {
+check_inputs() {
   [[ "$THROUGHPUT_RUNS" =~ ^[1-9][0-9]*$ ]] || fail "invalid RUNS \"$THROUGHPUT_RUNS\": expected a positive integer"
   (($# <= 1)) || fail "unexpected argument \"$2\": the only argument is RUNS"
   local tool
@@ -93,7 +93,7 @@ print_parts() {
 }
 
 parts_main() {
-  check_part_tools "$@"
+  check_inputs "$@"
   WORK_DIR="$(mktemp -d /tmp/routeheap-bench-parts-XXXXXX)"
   trap cleanup EXIT
   trap 'exit 130' INT TERM
