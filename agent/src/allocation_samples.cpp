@@ -2,6 +2,7 @@
 #include "allocation_samples.h"
 
 #include "agent_log.h"
+#include "counters.h"
 #include "options.h"
 #include "recorder.h"
 #include "sampler.h"
@@ -83,6 +84,7 @@ bool init_allocation_samples() {
     set_sampling_parameters(parameters);
     init_stack_walk();
     g_ready = g_stacks.init(options().max_stacks, kAverageFrames);
+    set_heap_slow_reason(kHeapNoByteSampling, !g_ready || parameters.mean_interval_bytes <= 1);
     return g_ready;
 }
 

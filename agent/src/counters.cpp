@@ -5,6 +5,7 @@
 #include "allocation_samples.h"
 #include "agent_log.h"
 #include "block_sizes.h"
+#include "heap_fast_path.h"
 #include "options.h"
 #include "real_functions.h"
 #include "recorder.h"
@@ -21,6 +22,24 @@
 #include <cstring>
 
 namespace routeheap::agent {
+
+namespace heap_detail {
+
+std::atomic<uint8_t> g_slow_reasons{kHeapNotCounting | kHeapNoChunkHeaders | kHeapNoByteSampling};
+BlockSizes g_blocks;
+int64_t g_live_batch_bytes = 0;
+
+}  // namespace heap_detail
+
+using namespace heap_detail;
+
+void set_heap_slow_reason(HeapSlowReason reason, bool holds) {
+    if (holds) {
+        g_slow_reasons.fetch_or(reason, std::memory_order_relaxed);
+    } else {
+        g_slow_reasons.fetch_and(static_cast<uint8_t>(~reason), std::memory_order_relaxed);
+    }
+}
 
 namespace {
 
@@ -46,7 +65,6 @@ struct alignas(64) MappingCounters {
 std::atomic<bool> g_counting{false};
 NativeCounters g_native;
 MappingCounters g_mapping;
-BlockSizes g_blocks;
 AddressRanges g_ranges;
 SpinLock g_ranges_lock;  // guards g_ranges; never held across a call out of the agent
 uintptr_t g_page_size = 4096;
@@ -75,39 +93,6 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t value) {
     while (value > current &&
            !peak.compare_exchange_weak(current, value, std::memory_order_relaxed)) {
     }
-}
-
-// A thread's live-byte changes wait in its own total until they add up to
-// g_live_batch_bytes either way, and then go to the shared counter and its peak at once.
-// Samples add the waiting changes, so current values stay exact; a peak between two
-// samples misses at most g_live_batch_bytes per thread. Under perf, the locked add on the
-// shared counter was the largest single cost of the malloc hooks on small requests.
-int64_t g_live_batch_bytes = 0;
-
-// Adds a live-byte change that no longer fits the thread's batch to the shared counter.
-[[gnu::noinline]] void publish_live(std::atomic<int64_t>* unpublished, int64_t delta) {
-    // Published before the per-thread total is cleared, so a concurrent sample may count
-    // the delta twice but never miss it.
-    const int64_t live = g_native.live.fetch_add(delta, std::memory_order_relaxed) + delta;
-    if (unpublished != nullptr) unpublished->store(0, std::memory_order_relaxed);
-    if (delta > 0) raise_peak(g_native.live_peak, live);
-}
-
-// Adds a block's bytes to the native counters. `line` is the calling thread's from
-// own_thread_line(). A change that stays within the batch, the common case, is inline.
-[[gnu::always_inline]] inline void add_native(thread_totals_detail::Line* line, int64_t requested, int64_t usable) {
-    add_thread_total(line, ThreadTotal::UsableBytes, usable);
-    if (line == nullptr) [[unlikely]] {
-        publish_live(nullptr, requested);
-        return;
-    }
-    std::atomic<int64_t>& unpublished = line->values[static_cast<size_t>(ThreadTotal::UnpublishedLiveBytes)];
-    const int64_t delta = unpublished.load(std::memory_order_relaxed) + requested;
-    if (delta < g_live_batch_bytes && delta > -g_live_batch_bytes) [[likely]] {
-        unpublished.store(delta, std::memory_order_relaxed);
-        return;
-    }
-    publish_live(&unpublished, delta);
 }
 
 void add_committed(int64_t delta) {
@@ -247,28 +232,8 @@ int64_t read_statm() {
     return -1;
 }
 
-// glibc keeps a size word before each block, whose low three bits are flags; 0x2 marks a
-// chunk with a mapping of its own. For a live chunk of the heap, the word minus its own
-// 8 bytes is what malloc_usable_size returns, read without the function's look at the
-// next chunk's header. That look costs a cache miss when the thread cache hands out or
-// takes back a chunk without touching its neighbour. glibc does not export this layout,
-// so the agent reads it only when a start-up check finds glibc's allocator behind it
-// and the word agreeing with malloc_usable_size. Chunks with their own mapping, which
-// are large and rare, still go to malloc_usable_size.
+// Set by init_counters() when the start-up check below passed (heap_fast_path.h).
 bool g_read_chunk_headers = false;
-
-constexpr size_t kChunkFlags = 7;
-constexpr size_t kChunkMapped = 2;
-
-// Reads the usable size of `block` from its chunk's size word into `usable`. Returns
-// false for a chunk with its own mapping, whose size the word does not give this way.
-bool usable_from_size_word(const void* block, size_t& usable) {
-    size_t word = 0;
-    std::memcpy(&word, static_cast<const char*>(block) - sizeof(word), sizeof(word));
-    if ((word & kChunkMapped) != 0) return false;
-    usable = (word & ~kChunkFlags) - sizeof(size_t);
-    return true;
-}
 
 [[gnu::always_inline]] inline size_t usable_size(void* block) {
     size_t usable = 0;
@@ -309,6 +274,18 @@ bool chunk_headers_readable() {
 
 }  // namespace
 
+// Under perf, the locked add on the shared live counter was the largest single cost of the
+// malloc hooks on small requests; the per-thread batches (heap_fast_path.h) avoid it. Samples
+// add the waiting changes, so current values stay exact; a peak between two samples misses
+// at most g_live_batch_bytes per thread.
+[[gnu::noinline]] void heap_detail::publish_live(std::atomic<int64_t>* unpublished, int64_t delta) {
+    // Published before the per-thread total is cleared, so a concurrent sample may count
+    // the delta twice but never miss it.
+    const int64_t live = g_native.live.fetch_add(delta, std::memory_order_relaxed) + delta;
+    if (unpublished != nullptr) unpublished->store(0, std::memory_order_relaxed);
+    if (delta > 0) raise_peak(g_native.live_peak, live);
+}
+
 bool init_counters(uint64_t max_live_blocks, uint64_t sample_bytes) {
     // Exact mode (a sampling interval of 1 byte) keeps peaks exact too.
     const uint64_t batch = sample_bytes / 16;
@@ -317,10 +294,17 @@ bool init_counters(uint64_t max_live_blocks, uint64_t sample_bytes) {
     if (page > 0) g_page_size = static_cast<uintptr_t>(page);
     if (!g_blocks.init(max_live_blocks) || !g_ranges.init(kMaxRuns)) return false;
     g_read_chunk_headers = chunk_headers_readable();
+    set_heap_slow_reason(kHeapNoChunkHeaders, !g_read_chunk_headers);
     return true;
 }
 
-void set_counting(bool enabled) { g_counting.store(enabled, std::memory_order_release); }
+// The fast path's reason changes first when counting stops and last when it starts, so the
+// fast path never counts while counting() is false.
+void set_counting(bool enabled) {
+    if (!enabled) set_heap_slow_reason(kHeapNotCounting, true);
+    g_counting.store(enabled, std::memory_order_release);
+    if (enabled) set_heap_slow_reason(kHeapNotCounting, false);
+}
 
 bool counting() { return g_counting.load(std::memory_order_relaxed); }
 
@@ -365,46 +349,19 @@ namespace {
 
 }  // namespace
 
-// The two functions below run in every malloc and free. Their common case, an unsampled
-// small block in the thread's last shadow piece, runs without calls or saved registers.
-// They check every condition of that case before changing anything, and hand any other
-// case whole to the general functions above. In a loop of 13 mallocs and frees this cut
-// the agent's cost per pair from about 15 ns to about 9 ns.
+// The hooks that have no fast path of their own (calloc, realloc, the aligned allocators)
+// and the fast paths' fallbacks count here.
 void count_allocation(const HookScope& scope, trace::AllocationKind kind, void* block, size_t requested) {
     if (!scope.active() || block == nullptr || !counting()) return;
-    ThreadState& thread = t_thread;
-    thread_totals_detail::Line* line = claimed_thread_line();
-    const bool sampling = allocation_sampling_ready();
-    size_t usable = 0;
-    const bool plain = !g_start_pending_after_fork.load(std::memory_order_relaxed) && line != nullptr &&
-                       g_read_chunk_headers && usable_from_size_word(block, usable) && usable >= requested &&
-                       (!sampling || countdown_covers(thread, requested));
-    if (!plain || !g_blocks.insert_unsampled_cached(block, usable - requested)) [[unlikely]] {
-        count_allocation_general(kind, block, requested);
+    if (g_slow_reasons.load(std::memory_order_relaxed) == 0 && count_allocation_fast(t_thread, block, requested)) {
         return;
     }
-    if (sampling) thread.bytes_until_sample -= static_cast<int64_t>(requested);
-    add_thread_total(line, ThreadTotal::AllocatedBytes, static_cast<int64_t>(requested));
-    add_thread_total(line, ThreadTotal::AllocationCalls, 1);
-    add_native(line, static_cast<int64_t>(requested), static_cast<int64_t>(usable));
+    count_allocation_general(kind, block, requested);
 }
 
 void count_free(const HookScope& scope, void* block) {
     if (!scope.active() || block == nullptr || !counting()) return;
-    thread_totals_detail::Line* line = claimed_thread_line();
-    size_t usable = 0;
-    if (line == nullptr || !g_read_chunk_headers || !usable_from_size_word(block, usable)) [[unlikely]] {
-        count_free_general(block);
-        return;
-    }
-    size_t slack = 0;
-    switch (g_blocks.take_unsampled_cached(block, slack)) {
-    case BlockSizes::CachedTake::Untracked: return;
-    case BlockSizes::CachedTake::Taken:
-        add_native(line, -static_cast<int64_t>(usable - slack), -static_cast<int64_t>(usable));
-        return;
-    case BlockSizes::CachedTake::Declined: break;
-    }
+    if (g_slow_reasons.load(std::memory_order_relaxed) == 0 && count_free_fast(t_thread, block)) return;
     count_free_general(block);
 }
 

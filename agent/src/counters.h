@@ -21,6 +21,17 @@ bool counting();
 // Turns counting on (after the trace file was opened) or off.
 void set_counting(bool enabled);
 
+// The process-wide reasons for the malloc hooks to skip their fast path (heap_fast_path.h).
+enum HeapSlowReason : uint8_t {
+    kHeapNotCounting = 1,
+    kHeapNoChunkHeaders = 2,  // the allocator behind the agent is not glibc's, or its size words disagree
+    kHeapForkPending = 4,     // a forked child has not started its trace yet
+    kHeapNoByteSampling = 8,  // sampling is not ready, or every allocation gets a stack
+};
+
+// Sets or clears one reason. The fast path runs only while none is set.
+void set_heap_slow_reason(HeapSlowReason reason, bool holds);
+
 // Native heap. A block is counted when a hook allocated it while counting was on
 // and its requested size could be kept. Its free then subtracts exactly what its
 // allocation added. Blocks from before start-up or from agent work are not counted

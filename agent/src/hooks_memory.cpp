@@ -4,6 +4,7 @@
 // the bootstrap pool. Pool blocks are recognised by address everywhere and never
 // reach the real allocator.
 #include "counters.h"
+#include "heap_fast_path.h"
 #include "real_functions.h"
 #include "thread_state.h"
 
@@ -34,7 +35,9 @@ size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
 using Kind = routeheap::trace::AllocationKind;
 
-void* allocate(size_t size, Kind kind) {
+// malloc and free have a fast path (heap_fast_path.h) and a general one. The general one
+// is a function of its own, so the fast path saves no registers it does not use.
+[[gnu::noinline]] void* allocate_general(size_t size, Kind kind) {
     if (needs_bootstrap(&ra::RealFunctions::malloc)) return ra::bootstrap_allocate(size, kDefaultAlignment);
     ra::HookScope scope;
     void* block = ra::g_real.malloc(size);
@@ -42,12 +45,34 @@ void* allocate(size_t size, Kind kind) {
     return block;
 }
 
-void release(void* block) {
+// Inlined into each hook, so `kind` is a constant there and the fast path makes one call.
+[[gnu::always_inline]] inline void* allocate(size_t size, Kind kind) {
+    ra::ThreadState& thread = ra::t_thread;
+    if (!ra::heap_fast_path_open(thread)) [[unlikely]] return allocate_general(size, kind);
+    ra::HookScope scope(thread);
+    void* block = ra::g_real.malloc(size);
+    if (!ra::count_allocation_fast(thread, block, size)) [[unlikely]] ra::count_allocation(scope, kind, block, size);
+    return block;
+}
+
+[[gnu::noinline]] void release_general(void* block) {
     if (block == nullptr || ra::in_bootstrap_pool(block)) return;
     if (needs_bootstrap(&ra::RealFunctions::free)) return;  // dlsym's early blocks may leak
     ra::HookScope scope;
     ra::count_free(scope, block);
     ra::g_real.free(block);
+}
+
+// The fast path calls the real free outside a hook scope: glibc's free of a heap chunk calls
+// no function that the agent interposes.
+void release(void* block) {
+    const ra::ThreadState& thread = ra::t_thread;
+    if (ra::heap_fast_path_open(thread) && block != nullptr && !ra::in_bootstrap_pool(block) &&
+        ra::count_free_fast(thread, block)) [[likely]] {
+        ra::g_real.free(block);
+        return;
+    }
+    release_general(block);
 }
 
 // posix_memalign semantics; the other aligned allocators are built on it.
@@ -161,8 +186,9 @@ ROUTEHEAP_EXPORT size_t malloc_usable_size(void* block) noexcept {
 // libstdc++'s own operator, which runs the new-handler and throws std::bad_alloc.
 namespace {
 
-using ThrowingNew = void* (*)(size_t);
-using ThrowingAlignedNew = void* (*)(size_t, size_t);
+// libstdc++'s operators, looked up only when an allocation failed.
+using ThrowingNew = void* (*ra::RealFunctions::*)(size_t);
+using ThrowingAlignedNew = void* (*ra::RealFunctions::*)(size_t, size_t);
 
 [[noreturn]] void no_operator_new() {
     static const char message[] = "routeheap: allocation failed and libstdc++'s operator new is not loaded\n";
@@ -170,25 +196,27 @@ using ThrowingAlignedNew = void* (*)(size_t, size_t);
     abort();
 }
 
-void* new_or_throw(size_t size, Kind kind, ThrowingNew fallback) {
+[[gnu::always_inline]] inline void* new_or_throw(size_t size, Kind kind, ThrowingNew real_operator) {
     if (size == 0) size = 1;
-    if (void* block = allocate(size, kind)) return block;
+    if (void* block = allocate(size, kind)) [[likely]] return block;
+    const auto fallback = ra::real().*real_operator;
     if (fallback == nullptr) no_operator_new();
     return fallback(size);
 }
 
-void* aligned_new_or_throw(size_t size, size_t alignment, Kind kind, ThrowingAlignedNew fallback) {
+void* aligned_new_or_throw(size_t size, size_t alignment, Kind kind, ThrowingAlignedNew real_operator) {
     if (size == 0) size = 1;
     if (alignment < sizeof(void*)) alignment = sizeof(void*);
     void* block = nullptr;
     if (allocate_aligned(&block, alignment, size, kind) == 0) return block;
+    const auto fallback = ra::real().*real_operator;
     if (fallback == nullptr) no_operator_new();
     return fallback(size, alignment);
 }
 
 // NOTE: the nothrow forms return nullptr at once when malloc fails, without running
 // a new-handler the host may have installed.
-void* new_or_null(size_t size, Kind kind) { return allocate(size == 0 ? 1 : size, kind); }
+[[gnu::always_inline]] inline void* new_or_null(size_t size, Kind kind) { return allocate(size == 0 ? 1 : size, kind); }
 
 void* aligned_new_or_null(size_t size, size_t alignment, Kind kind) {
     void* block = nullptr;
@@ -200,9 +228,9 @@ void* aligned_new_or_null(size_t size, size_t alignment, Kind kind) {
 
 #define ROUTEHEAP_OPERATOR __attribute__((visibility("default")))
 
-ROUTEHEAP_OPERATOR void* operator new(size_t size) { return new_or_throw(size, Kind::OperatorNew, ra::real()._Znwm); }
+ROUTEHEAP_OPERATOR void* operator new(size_t size) { return new_or_throw(size, Kind::OperatorNew, &ra::RealFunctions::_Znwm); }
 ROUTEHEAP_OPERATOR void* operator new[](size_t size) {
-    return new_or_throw(size, Kind::OperatorNewArray, ra::real()._Znam);
+    return new_or_throw(size, Kind::OperatorNewArray, &ra::RealFunctions::_Znam);
 }
 ROUTEHEAP_OPERATOR void* operator new(size_t size, const std::nothrow_t&) noexcept {
     return new_or_null(size, Kind::OperatorNew);
@@ -211,11 +239,11 @@ ROUTEHEAP_OPERATOR void* operator new[](size_t size, const std::nothrow_t&) noex
     return new_or_null(size, Kind::OperatorNewArray);
 }
 ROUTEHEAP_OPERATOR void* operator new(size_t size, std::align_val_t alignment) {
-    return aligned_new_or_throw(size, static_cast<size_t>(alignment), Kind::OperatorNew, ra::real()._ZnwmSt11align_val_t);
+    return aligned_new_or_throw(size, static_cast<size_t>(alignment), Kind::OperatorNew, &ra::RealFunctions::_ZnwmSt11align_val_t);
 }
 ROUTEHEAP_OPERATOR void* operator new[](size_t size, std::align_val_t alignment) {
     return aligned_new_or_throw(size, static_cast<size_t>(alignment), Kind::OperatorNewArray,
-                                ra::real()._ZnamSt11align_val_t);
+                                &ra::RealFunctions::_ZnamSt11align_val_t);
 }
 ROUTEHEAP_OPERATOR void* operator new(size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
     return aligned_new_or_null(size, static_cast<size_t>(alignment), Kind::OperatorNew);

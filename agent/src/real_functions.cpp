@@ -81,9 +81,8 @@ void* bootstrap_allocate(size_t size, size_t alignment) {
 }
 
 bool in_bootstrap_pool(const void* pointer) {
-    const auto address = reinterpret_cast<uintptr_t>(pointer);
-    const auto begin = reinterpret_cast<uintptr_t>(g_pool);
-    return address >= begin && address < begin + kPoolBytes;
+    // One comparison: an address below the pool wraps around to a large offset.
+    return reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(g_pool) < kPoolBytes;
 }
 
 size_t bootstrap_block_size(const void* pointer) {

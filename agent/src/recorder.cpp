@@ -347,6 +347,7 @@ void request_stop() {
 void start_recording_after_fork() {
     bool expected = true;
     if (!g_start_pending_after_fork.compare_exchange_strong(expected, false)) return;
+    set_heap_slow_reason(kHeapForkPending, false);
     start_recording(trace::kFileForkedChild, false);
 }
 
@@ -388,6 +389,7 @@ void after_fork_in_child() {
     writer().forget_after_fork_child();
     g_buffers.reset_after_fork_child();
     g_lifecycle.store(kPassive);
+    set_heap_slow_reason(kHeapForkPending, was_recording);
     g_start_pending_after_fork.store(was_recording);
 }
 

@@ -42,15 +42,6 @@ inline bool should_sample(size_t size, uint16_t& flags) {
     return sample_after_countdown(thread, size);
 }
 
-// Returns whether should_sample() would leave an allocation of `size` bytes unsampled
-// by only taking its bytes off the countdown, without changing the countdown itself. The
-// malloc hooks' fast path checks this first and takes the bytes off when it keeps the block.
-inline bool countdown_covers(const ThreadState& thread, size_t size) {
-    const SamplingParameters& parameters = sampling_parameters();
-    return size < parameters.always_threshold_bytes && parameters.mean_interval_bytes > 1 &&
-           thread.bytes_until_sample > static_cast<int64_t>(size);
-}
-
 // Draws an exponential variate with mean `mean` from `state` (xorshift64*), at least 1.
 int64_t draw_exponential(uint64_t& state, uint64_t mean);
 

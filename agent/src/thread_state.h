@@ -8,9 +8,15 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace routeheap::agent {
+
+namespace thread_totals_detail {
+struct Line;
+}  // namespace thread_totals_detail
 
 struct ThreadState {
     bool in_hook;    // a hook of this thread is on the stack: nested hooks pass through
@@ -18,6 +24,7 @@ struct ThreadState {
     bool resolving;  // this thread looks up the real functions
     int32_t slot;    // buffer slot index + 1, 0 when the thread has none
     int32_t totals_line;  // thread_totals.cpp line index + 1, -1 for the shared line, 0 before the first add
+    thread_totals_detail::Line* own_line;  // the line of `totals_line` when the thread has its own, else nullptr
     uint32_t tid;    // kernel thread id once read, 0 before (and after fork in the child)
 
     // Allocation sampling (sampler.h): bytes left until the next sampled allocation,
@@ -42,6 +49,15 @@ struct ThreadState {
 
 inline constinit thread_local ThreadState t_thread __attribute__((tls_model("initial-exec"))) = {};
 
+// True when no hook of the thread is on its stack and it does no agent work: the hooks'
+// fast paths check this with one load of both flags.
+inline bool thread_idle(const ThreadState& thread) {
+    static_assert(offsetof(ThreadState, internal) == offsetof(ThreadState, in_hook) + 1);
+    uint16_t flags = 0;
+    std::memcpy(&flags, &thread.in_hook, sizeof(flags));
+    return flags == 0;
+}
+
 // The reentrancy guard. Only the outermost hook of a thread records, so an
 // allocation made inside a recorded call (operator new calling malloc, calloc
 // inside dlsym) is counted once. Recorder entry points take it by reference.
@@ -50,6 +66,8 @@ public:
     HookScope() : active_(!t_thread.in_hook && !t_thread.internal) {
         if (active_) t_thread.in_hook = true;
     }
+    // For `thread`, the calling thread, which the caller found idle (thread_idle()).
+    explicit HookScope(ThreadState& thread) : active_(true) { thread.in_hook = true; }
     ~HookScope() {
         if (active_) t_thread.in_hook = false;
     }

@@ -17,6 +17,7 @@ int32_t claim_line() {
     const uint32_t claimed = g_lines_claimed.fetch_add(1, std::memory_order_relaxed);
     const int32_t index = claimed < kLines ? static_cast<int32_t>(claimed) + 1 : -1;
     t_thread.totals_line = index;
+    t_thread.own_line = index > 0 ? &g_lines[index - 1] : nullptr;
     return index;
 }
 
