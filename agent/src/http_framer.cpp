@@ -725,6 +725,8 @@ enum ResponseState : uint8_t {
 };
 
 constexpr std::string_view kHttpPrefix = "HTTP/1.";
+// "HTTP/1.0" or "HTTP/1.1" at the end of a request line.
+constexpr size_t kVersionBytes = 8;
 
 }  // namespace
 
@@ -759,6 +761,8 @@ void Framer::reset(uint64_t connection_id) {
 void Framer::forget_kept_sections() {
     request_memo_.reset();
     response_memo_.reset();
+    std::memset(line_memo_.bytes, 0, line_memo_.length < kMaxLineMemoBytes ? line_memo_.length : kMaxLineMemoBytes);
+    line_memo_.length = 0;
 }
 
 void Framer::feed_read(std::string_view bytes, uint64_t time_ns, Events& events) {
@@ -926,6 +930,12 @@ void Framer::feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_
 // path then handles with its exact errors. The effect of a taken line is the byte
 // path's, tested by HttpFramer.RequestLineFastPathMatchesBytePath.
 size_t Framer::take_request_line(const uint8_t* data, size_t size, uint64_t time_ns, Events& events) {
+    const size_t memo_length = line_memo_.length;
+    if (memo_length != 0 && size >= memo_length && std::memcmp(data, line_memo_.bytes, memo_length) == 0) {
+        return start_taken_line(data, line_memo_.method_length, line_memo_.path_length, line_memo_.path_length,
+                                line_memo_.http10, memo_length, time_ns, events);
+    }
+
     PlainLine line;
     if (!ControlByteScanner(data, size).find_plain_line(0, line)) return 0;
     const size_t end = line.content_end;  // the line without its CR LF or LF
@@ -938,7 +948,6 @@ size_t Framer::take_request_line(const uint8_t* data, size_t size, uint64_t time
     }
 
     // "HTTP/1.0" or "HTTP/1.1" ends the line after one space.
-    constexpr size_t kVersionBytes = 8;
     if (end < method_length + 1 + 1 + 1 + kVersionBytes) return 0;
     const uint8_t* version = data + end - kVersionBytes;
     if (std::memcmp(version, "HTTP/1.", 7) != 0 || (version[7] != '0' && version[7] != '1')) return 0;
@@ -956,10 +965,31 @@ size_t Framer::take_request_line(const uint8_t* data, size_t size, uint64_t time
         if ((byte == '?' || byte == '#') && path_bytes == target_length) path_bytes = k;
     }
 
+    const bool http10 = version[7] == '0';
+    const size_t taken =
+        start_taken_line(data, method_length, target_length, path_bytes, http10, line.next, time_ns, events);
+    // A line with a query is not kept, so the memo never contains a query string.
+    if (taken > 0 && path_bytes == target_length && taken <= kMaxLineMemoBytes) {
+        std::memcpy(line_memo_.bytes, data, taken);
+        line_memo_.length = static_cast<uint16_t>(taken);
+        line_memo_.method_length = static_cast<uint8_t>(method_length);
+        line_memo_.path_length = static_cast<uint16_t>(path_bytes);
+        line_memo_.http10 = http10;
+    }
+    return taken;
+}
+
+// Starts the request of a request line taken whole: the method is data[0, method_length),
+// the target of `target_length` bytes follows one space later and its path is its first
+// `path_bytes`. `taken` bytes end with the line's CR LF or LF. Returns `taken`, or 0 when
+// the request could not start.
+size_t Framer::start_taken_line(const uint8_t* data, size_t method_length, size_t target_length, size_t path_bytes,
+                                bool http10, size_t taken, uint64_t time_ns, Events& events) {
     if (!start_request(time_ns, events)) return 0;
     std::memcpy(method_, data, method_length);
     method_length_ = static_cast<uint8_t>(method_length);
 
+    const uint8_t* target = data + method_length + 1;
     if (path_bytes < target_length && target[path_bytes] == '?') request_flags_ |= trace::kRequestHadQuery;
     if (path_bytes > trace::kMaxPathBytes) {
         path_bytes = trace::kMaxPathBytes;
@@ -969,9 +999,8 @@ size_t Framer::take_request_line(const uint8_t* data, size_t size, uint64_t time
     path_length_ = static_cast<uint16_t>(path_bytes);
     target_state_ = kTargetPath;
     version_matched_ = kVersionBytes;
-    request_http10_ = version[7] == '0';
+    request_http10_ = http10;
 
-    const size_t taken = line.next;
     line_bytes_ = static_cast<uint32_t>(taken);
     request_header_bytes_ += taken;
     request_headers_.reset();

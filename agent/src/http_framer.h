@@ -245,6 +245,8 @@ private:
     void feed_request_bytes(const uint8_t* data, size_t size, uint64_t time_ns, Events& events);
     void feed_request_line_byte(uint8_t byte, uint64_t time_ns, Events& events);
     size_t take_request_line(const uint8_t* data, size_t size, uint64_t time_ns, Events& events);
+    size_t start_taken_line(const uint8_t* data, size_t method_length, size_t target_length, size_t path_bytes,
+                            bool http10, size_t taken, uint64_t time_ns, Events& events);
     void feed_target_byte(uint8_t byte);
     void feed_request_version_byte(uint8_t byte);
     void append_path_byte(uint8_t byte);
@@ -305,6 +307,19 @@ private:
     ChunkParser request_chunks_;
     char method_[trace::kMaxMethodBytes];
     char path_[trace::kMaxPathBytes];
+
+    // The last request line that take_request_line() parsed, when it had no query or
+    // fragment and fits. A client that repeats its request line on a connection, as wrk does,
+    // then gets the parse's result after one comparison, as SectionMemo does for headers.
+    static constexpr size_t kMaxLineMemoBytes = 256;
+    struct LineMemo {
+        uint16_t length;  // with the CR LF or LF, 0 when no line is kept
+        uint8_t method_length;
+        uint16_t path_length;  // the path starts after the method and one space
+        bool http10;
+        uint8_t bytes[kMaxLineMemoBytes];
+    };
+    LineMemo line_memo_;
 
     // Requests waiting for their response, oldest first.
     uint32_t head_;
