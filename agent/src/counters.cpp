@@ -73,8 +73,8 @@ std::atomic<int> g_statm_fd{-1};
 
 // Reading statm costs a few microseconds of kernel time, which at two samples per
 // request was still 0.3% of a small-request server's CPU samples when a reading was
-// reused for 1 ms. Request samples reuse a reading up to ROUTEHEAP_SAMPLE_MS old, so
-// while requests are open the writer thread's periodic samples do all the reading.
+// reused for 1 ms. Request samples reuse a reading up to ROUTEHEAP_SAMPLE_MS old, so under
+// steady requests one sample in that interval reads statm.
 std::atomic<int64_t> g_cached_rss{-1};
 std::atomic<uint64_t> g_cached_rss_time_ns{0};
 

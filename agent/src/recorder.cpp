@@ -78,6 +78,15 @@ constexpr uint64_t kNsPerMs = 1000000;
 // than half full, so the writer drains it before the next flush.
 std::atomic<uint32_t> g_drain_requested{0};
 
+// The time of the latest counter sample a request took, on a cache line of its own because
+// the thread that serves requests writes it at each one.
+struct alignas(64) LastRequestSample {
+    std::atomic<uint64_t> time_ns{0};
+};
+LastRequestSample g_last_request_sample;
+
+uint64_t last_request_sample_ns() { return g_last_request_sample.time_ns.load(std::memory_order_relaxed); }
+
 // A thread whose ring is full waits this long per attempt, and at most this many
 // attempts (0.5 s), for the writer to drain it before the record is dropped. With a
 // 50 ms bound, four Workers allocating in exact mode on a busy 2-vCPU machine lost
@@ -160,9 +169,10 @@ void* writer_main(void*) {
 
     for (;;) {
         const ThreadTotalSums totals = sum_all_thread_totals();
-        const uint64_t next_sample =
-            schedule.next_sample_ns(totals[ThreadTotal::RequestsStarted], totals[ThreadTotal::RequestsEnded]);
-        wait_until(next_sample < next_flush ? next_sample : next_flush);
+        const int64_t started = totals[ThreadTotal::RequestsStarted];
+        const int64_t ended = totals[ThreadTotal::RequestsEnded];
+        const uint64_t wake = schedule.wake_ns(started, ended, last_request_sample_ns(), next_flush);
+        wait_until(wake < next_flush ? wake : next_flush);
         const bool drain_requested = g_drain_requested.exchange(0, std::memory_order_relaxed) != 0;
 
         const int state = g_lifecycle.load();
@@ -173,9 +183,9 @@ void* writer_main(void*) {
         if (state != kRecording) return nullptr;
 
         const uint64_t now = now_ns();
-        if (now >= next_sample) {
+        if (now >= schedule.due_ns(started, ended, last_request_sample_ns())) {
             emit_counter_sample(trace::SampleReason::Periodic, 0, now);
-            schedule.sampled(now, totals[ThreadTotal::RequestsStarted]);
+            schedule.sampled(now, started);
         }
         if (now >= next_flush) scan_modules_if_changed();
         if (now >= next_flush || drain_requested) {
@@ -317,15 +327,15 @@ bool read_counter_sample(trace::SampleReason reason, uint64_t connection_id, uin
     sample.time_ns = time_ns;
     sample.connection_id = connection_id;
     // The sample's time is the time of the hooked call that takes it, so it also dates the
-    // RSS reading without another clock read. Request samples reuse the reading of the
-    // writer thread's periodic samples, which come every ROUTEHEAP_SAMPLE_MS while requests
-    // are open or starting (sample_schedule.h). Every other sample reads RSS anew.
+    // RSS reading without another clock read. Request samples reuse a reading up to
+    // ROUTEHEAP_SAMPLE_MS old, taken by any sample. Every other sample reads RSS anew.
     const bool request_sample = reason == trace::SampleReason::RequestStart ||
                                 reason == trace::SampleReason::ResponseStart ||
                                 reason == trace::SampleReason::RequestEnd;
     const uint64_t rss_max_age_ns = request_sample ? uint64_t{options().sample_ms} * kNsPerMs : 0;
     read_counters(sample.current, sample.native_live_peak_bytes, sample.v8_committed_peak_bytes, true, time_ns,
                   rss_max_age_ns);
+    if (request_sample) g_last_request_sample.time_ns.store(time_ns, std::memory_order_relaxed);
     return true;
 }
 

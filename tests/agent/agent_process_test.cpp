@@ -251,11 +251,12 @@ TEST(AgentProcesses, NodeSpawnAndWorkers) {
     }
 }
 
-// Short keep-alive requests back to back are open only now and then, but the writer thread
-// must still sample every ROUTEHEAP_SAMPLE_MS while they come. The server and its client
-// share one node process on 127.0.0.1. SampleSchedule's unit tests check the choice of
-// interval exactly; this test checks that the writer follows it in a real process.
-TEST(AgentProcesses, PeriodicSamplesDuringKeepAliveRequests) {
+// Short keep-alive requests back to back take counter samples of their own, which are points
+// of the memory timeline. The writer thread then takes no periodic sample in most intervals of
+// ROUTEHEAP_SAMPLE_MS, because it sleeps until its next flush. The server and its client share
+// one node process on 127.0.0.1. SampleSchedule's unit tests check the choice of interval
+// exactly; this test checks that the writer follows it in a real process.
+TEST(AgentProcesses, KeepAliveRequestsSpareWriterWakeUps) {
     if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
     TempDir dir;
     const char* script =
@@ -276,6 +277,7 @@ TEST(AgentProcesses, PeriodicSamplesDuringKeepAliveRequests) {
     std::map<std::string, std::string> environment = agent_environment(dir.path());
     environment["ROUTEHEAP_SAMPLE_MS"] = "10";
     environment["ROUTEHEAP_IDLE_SAMPLE_MS"] = "1000";
+    environment["ROUTEHEAP_FLUSH_MS"] = "50";
     const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
     ASSERT_EQ(run.exit_status, 0) << run.err;
     ASSERT_EQ(dir.traces().size(), 1u);
@@ -296,30 +298,69 @@ TEST(AgentProcesses, PeriodicSamplesDuringKeepAliveRequests) {
     ASSERT_GE(requests, 100u);
     ASSERT_GT(last_end, first_start);
     // The 10 ms intervals in which a request started: a loaded machine may stall the whole
-    // process, and then no request starts and no sample is due.
+    // process, and then no request starts and a periodic sample may be due.
     constexpr uint64_t kInterval = 10'000'000;
     std::set<uint64_t> busy_intervals;
     size_t periodic = 0;
-    uint64_t previous_periodic = first_start;
-    uint64_t largest_gap = 0;
     for (const trace::CounterSample& sample : file.samples()) {
         if (sample.time_ns < first_start || sample.time_ns > last_end) continue;
         if (sample.reason == static_cast<uint16_t>(trace::SampleReason::RequestStart)) {
             busy_intervals.insert((sample.time_ns - first_start) / kInterval);
         }
-        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::Periodic)) {
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::Periodic)) ++periodic;
+    }
+    // About one periodic sample per 50 ms flush at most, a fifth of the intervals; half of them
+    // leaves room for stalls. A writer that samples every interval takes one in each.
+    ASSERT_GE(busy_intervals.size(), 10u);
+    EXPECT_LE(periodic * 2, busy_intervals.size())
+        << periodic << " periodic samples in " << (last_end - first_start) / 1'000'000 << " ms of " << requests
+        << " requests, " << busy_intervals.size() << " intervals of 10 ms with a request start";
+}
+
+// A request that computes for 300 ms without socket I/O takes no samples in between, so the
+// writer thread samples every ROUTEHEAP_SAMPLE_MS once the last request sample is that old.
+TEST(AgentProcesses, LongRequestGetsPeriodicSamples) {
+    if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
+    TempDir dir;
+    const char* script =
+        "const http = require('http');"
+        "const server = http.createServer((req, res) => {"
+        "  const until = Date.now() + 300;"
+        "  while (Date.now() < until) {}"
+        "  res.end('done');"
+        "});"
+        "server.listen(0, '127.0.0.1', () => {"
+        "  http.get({ host: '127.0.0.1', port: server.address().port, path: '/slow' }, (res) => {"
+        "    res.resume();"
+        "    res.on('end', () => server.close());"
+        "  });"
+        "});";
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_SAMPLE_MS"] = "10";
+    environment["ROUTEHEAP_FLUSH_MS"] = "50";
+    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+
+    uint64_t start = 0;
+    uint64_t end = 0;
+    for (const trace::CounterSample& sample : file.samples()) {
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::RequestStart)) start = sample.time_ns;
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::RequestEnd)) end = sample.time_ns;
+    }
+    ASSERT_GT(end, start);
+    ASSERT_GE(end - start, 300'000'000u);
+    size_t periodic = 0;
+    for (const trace::CounterSample& sample : file.samples()) {
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::Periodic) && sample.time_ns > start &&
+            sample.time_ns < end) {
             ++periodic;
-            largest_gap = std::max(largest_gap, sample.time_ns - previous_periodic);
-            previous_periodic = sample.time_ns;
         }
     }
-    // One sample per such interval, and at least a third of them, because a busy machine may
-    // wake the writer late. Before the writer counted started requests, a quiet machine gave 3
-    // samples in 591 ms.
-    EXPECT_GE(periodic * 3, busy_intervals.size())
-        << periodic << " periodic samples in " << (last_end - first_start) / 1'000'000 << " ms of " << requests
-        << " requests, " << busy_intervals.size() << " intervals of 10 ms with a request start, largest gap between"
-        << " samples " << largest_gap / 1'000'000 << " ms";
+    // 25 or more at 10 ms after at most one 50 ms flush. A third of that leaves room for a
+    // loaded machine that wakes the writer late.
+    EXPECT_GE(periodic, 8u) << periodic << " periodic samples in a request of " << (end - start) / 1'000'000 << " ms";
 }
 
 TEST(AgentTraceFile, SurvivesCloseRange) {
