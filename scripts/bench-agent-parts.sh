@@ -2,8 +2,9 @@
 # Measures which part of the agent's work per request costs the /health throughput. Builds the
 # agent of the committed HEAD as it is, and once per patch in scripts/agent-parts/, each patch
 # switching one part off. Then runs the /health turns of bench-agent.sh on all of them and on
-# node without an agent, and prints a Markdown table.
-# Usage: scripts/bench-agent-parts.sh [RUNS] (default 15)
+# node without an agent, and prints a Markdown table. With --base REV, the agent of commit REV
+# runs beside them as configuration base-REV, to compare a change with the agent before it.
+# Usage: scripts/bench-agent-parts.sh [--base REV] [RUNS] (default 15)
 #
 # The patches:
 #   without-requests         No socket bytes reach the framer. The agent counts the heap but
@@ -26,6 +27,12 @@ source "$REPO_DIR/scripts/bench-agent.sh"
 log() { printf 'bench-agent-parts: %s\n' "$*" >&2; }
 fail() { printf 'bench-agent-parts: error: %s\n' "$*" >&2; exit 1; }
 
+BASE_REV=""
+if [[ "${1:-}" == "--base" ]]; then
+  [[ -n "${2:-}" ]] || fail "--base needs a commit"
+  BASE_REV="$2"
+  shift 2
+fi
 THROUGHPUT_RUNS="${1:-15}"
 PARTS_DIR="$REPO_DIR/scripts/agent-parts"
 PARTS=(without-requests without-request-records without-request-samples)
@@ -43,6 +50,10 @@ check_inputs() {
   for part in "${PARTS[@]}"; do
     [[ -f "$PARTS_DIR/$part.patch" ]] || fail "$PARTS_DIR/$part.patch not found"
   done
+  if [[ -n "$BASE_REV" ]]; then
+    git -C "$REPO_DIR" rev-parse --verify --quiet "$BASE_REV^{commit}" >/dev/null ||
+      fail "--base $BASE_REV is not a commit of $REPO_DIR"
+  fi
 }
 
 # Builds the agent from SOURCE into WORK_DIR/build-NAME and registers it as configuration NAME.
@@ -67,6 +78,11 @@ build_agents() {
       { cat "$WORK_DIR/apply.log" >&2; fail "$part.patch does not apply to HEAD: update it"; }
   done
   build_agent all-parts "$source"
+  if [[ -n "$BASE_REV" ]]; then
+    mkdir -p "$WORK_DIR/base-source"
+    git -C "$REPO_DIR" archive "$BASE_REV" | tar -x -C "$WORK_DIR/base-source"
+    build_agent "base-$BASE_REV" "$WORK_DIR/base-source"
+  fi
   for part in "${PARTS[@]}"; do
     git -C "$source" apply "$PARTS_DIR/$part.patch"
     build_agent "$part" "$source"
@@ -98,7 +114,7 @@ parts_main() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   build_agents
-  THROUGHPUT_CONFIGS=(none all-parts "${PARTS[@]}")
+  THROUGHPUT_CONFIGS=(none all-parts ${BASE_REV:+"base-$BASE_REV"} "${PARTS[@]}")
   log "load before: $(uptime)"
   run_throughput_benchmark
   log "load after: $(uptime)"
