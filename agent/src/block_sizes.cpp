@@ -80,8 +80,15 @@ BlockSizes::Shadow* BlockSizes::shadow_of(uint64_t address, bool& tracked) const
 
 void BlockSizes::remember_piece(uint64_t address, Shadow* piece) const {
     ThreadState& thread = t_thread;
+    const uint64_t key = address >> kPieceShift;
+    if (thread.shadow_store_id != id_) {
+        thread.shadow_other_piece = nullptr;  // a piece of another store
+    } else if (thread.shadow_piece != nullptr && thread.shadow_piece_key != key) {
+        thread.shadow_other_key = thread.shadow_piece_key;
+        thread.shadow_other_piece = thread.shadow_piece;
+    }
     thread.shadow_store_id = id_;
-    thread.shadow_piece_key = address >> kPieceShift;
+    thread.shadow_piece_key = key;
     thread.shadow_piece = piece;
 }
 

@@ -78,8 +78,8 @@ public:
     // Clears the sampled flag of a live block (its Allocation record was dropped).
     void clear_sampled(const void* block);
 
-    // The hooks' fast paths, for blocks whose byte lies in the calling thread's last
-    // piece. They decline (false, or Declined) without changing anything when the block
+    // The hooks' fast paths, for blocks whose byte lies in one of the calling thread's last
+    // two pieces. They decline (false, or Declined) without changing anything when the block
     // needs insert() or take(), so the caller can fall back to those.
     bool insert_unsampled_cached(const void* block, size_t slack) {
         Shadow* shadow = cached_shadow(reinterpret_cast<uint64_t>(block));
@@ -128,14 +128,19 @@ private:
     static constexpr unsigned kSlackBits = 19;
     static constexpr size_t kMaxProbe = 128;
 
-    // Return the shadow byte of `address` from the calling thread's last piece, or
+    // Return the shadow byte of `address` from the calling thread's last two pieces, or
     // nullptr when the address is elsewhere or not 16-byte aligned.
     Shadow* cached_shadow(uint64_t address) const {
         const ThreadState& thread = t_thread;
-        if (thread.shadow_store_id != id_ || thread.shadow_piece_key != (address >> kPieceShift) || (address & 15) != 0) {
-            return nullptr;
+        if (thread.shadow_store_id != id_ || (address & 15) != 0) return nullptr;
+        const uint64_t key = address >> kPieceShift;
+        if (thread.shadow_piece_key == key) [[likely]] {
+            return byte_in_piece(static_cast<Shadow*>(thread.shadow_piece), address);
         }
-        return byte_in_piece(static_cast<Shadow*>(thread.shadow_piece), address);
+        if (thread.shadow_other_key == key && thread.shadow_other_piece != nullptr) {
+            return byte_in_piece(static_cast<Shadow*>(thread.shadow_other_piece), address);
+        }
+        return nullptr;
     }
 
     // Return the shadow byte of `address` in `piece`, the piece that covers it.
@@ -156,7 +161,8 @@ private:
         slack = static_cast<size_t>(code & ~kShadowSampled) - 1;
         sampled = (code & kShadowSampled) != 0;
     }
-    // Make `piece`, which covers `address`, the calling thread's last piece.
+    // Make `piece`, which covers `address`, the calling thread's last piece, and keep the
+    // piece before it as the other one.
     void remember_piece(uint64_t address, Shadow* piece) const;
 
     bool insert_slow(const void* block, size_t slack, bool sampled, bool& table_full);

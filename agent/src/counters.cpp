@@ -311,8 +311,8 @@ bool counting() { return g_counting.load(std::memory_order_relaxed); }
 namespace {
 
 // Counts an allocated block of any kind, including the cases count_allocation() hands over:
-// forked children, sampled blocks, and blocks of large slack or outside the thread's last
-// shadow piece.
+// forked children, sampled blocks, and blocks of large slack or outside the thread's last two
+// shadow pieces.
 [[gnu::noinline]] void count_allocation_general(trace::AllocationKind kind, void* block, size_t requested) {
     // Nothing below changes errno on the common path: the rare paths that make system
     // calls (starting a forked child's trace, drawing a sample, mapping a shadow piece,
@@ -337,7 +337,7 @@ namespace {
 }
 
 // Counts the free of a block of any kind, including the cases count_free() hands over:
-// sampled blocks, and blocks in the table or outside the thread's last shadow piece.
+// sampled blocks, and blocks in the table or outside the thread's last two shadow pieces.
 [[gnu::noinline]] void count_free_general(void* block) {
     size_t slack = 0;
     bool sampled = false;

@@ -1,6 +1,6 @@
 // The common case of the malloc and free hooks, inlined into each of them: an unsampled
-// small block of glibc's heap whose shadow byte lies in the calling thread's last shadow
-// piece (block_sizes.h). A small HTTP request makes about eleven allocations and as many
+// small block of glibc's heap whose shadow byte lies in one of the calling thread's last two
+// shadow pieces (block_sizes.h). A small HTTP request makes about eleven allocations and as many
 // frees, so these few dozen instructions run about twenty times per request.
 //
 // The process-wide conditions of the fast path are kept as one byte of reasons against it
@@ -83,7 +83,8 @@ inline bool usable_from_size_word(const void* block, size_t& usable) {
 
 // Counts `block`, which the real malloc returned for `requested` bytes, when it is the
 // common case: not null, in the heap, not sampled by size or by the thread's countdown,
-// and its shadow byte in the thread's last piece. Call only after heap_fast_path_open().
+// and its shadow byte in one of the thread's last two pieces. Call only after
+// heap_fast_path_open().
 [[gnu::always_inline]] inline bool count_allocation_fast(ThreadState& thread, void* block, size_t requested) {
     using namespace heap_detail;
     thread_totals_detail::Line* line = thread.own_line;
@@ -104,8 +105,8 @@ inline bool usable_from_size_word(const void* block, size_t& usable) {
 }
 
 // Counts the free of `block` before the real free when it is the common case: a heap block
-// that was counted unsampled, or never counted, with its shadow byte in the thread's last
-// piece. Call only after heap_fast_path_open().
+// that was counted unsampled, or never counted, with its shadow byte in one of the thread's
+// last two pieces. Call only after heap_fast_path_open().
 [[gnu::always_inline]] inline bool count_free_fast(const ThreadState& thread, void* block) {
     using namespace heap_detail;
     thread_totals_detail::Line* line = thread.own_line;

@@ -45,12 +45,16 @@ struct ThreadState {
     uint64_t shadow_store_id;
     uint64_t shadow_piece_key;
     void* shadow_piece;
+    // The piece used before that one, nullptr for none. A thread whose blocks come from two
+    // 16 MiB spans in turn then finds both without the directory.
+    uint64_t shadow_other_key;
+    void* shadow_other_piece;
 };
 
 inline constinit thread_local ThreadState t_thread __attribute__((tls_model("initial-exec"))) = {};
 
-// True when no hook of the thread is on its stack and it does no agent work: the hooks'
-// fast paths check this with one load of both flags.
+// Returns true when no hook of the thread is on its stack and it does no agent work. The
+// hooks' fast paths check this with one load of both flags.
 inline bool thread_idle(const ThreadState& thread) {
     static_assert(offsetof(ThreadState, internal) == offsetof(ThreadState, in_hook) + 1);
     uint16_t flags = 0;
@@ -78,7 +82,8 @@ public:
     bool active() const { return active_; }
 
 private:
-    bool active_;
+    // Const, so the compiler need not read it back after a call that takes the scope.
+    const bool active_;
 };
 
 // Marks the thread as doing agent work for the scope's lifetime, so the allocations
