@@ -3,8 +3,11 @@
 # server: node with NODE_OPTIONS as routeheap sets them (node-flags), and the same with a
 # preloaded thread that only sleeps in a loop of 10 ms or 50 ms (scripts/wakeups/). The agent's
 # writer thread wakes on the same kind of timer, so this separates the cost of waking from the
-# cost of the work done when awake. Uses the /health turns of bench-agent.sh and prints a
-# Markdown table.
+# cost of the work done when awake. Prints a Markdown table.
+#
+# The /health turns of bench-agent.sh keep every configuration's server running, which would
+# spread one server's wake-ups over all of them. Here only one server runs at a time, and each
+# run starts and stops the configurations in turn, in a rotated order.
 # Usage: scripts/bench-wakeups.sh [RUNS] (default 15)
 #
 # Needs scripts/setup.sh to have run (the sample server's npm packages), wrk and a C compiler.
@@ -44,7 +47,7 @@ build_preloads() {
 }
 
 print_wakeups() {
-  printf '\n### GET /health under wrk -t1 -c%d, %d s per configuration in %d s turns (median of %d runs)\n\n' \
+  printf '\n### GET /health under wrk -t1 -c%d, %d s per configuration in %d s slices, one server at a time (median of %d runs)\n\n' \
     "$WRK_CONNECTIONS" "$WRK_SECONDS" "$SLICE_SECONDS" "$THROUGHPUT_RUNS"
   printf '| configuration | requests/s | ratio to node-flags, run by run | main thread CPU per request, ratio | main thread busy share, ratio |\n'
   printf '|---|---|---|---|---|\n'
@@ -56,6 +59,27 @@ print_wakeups() {
   done
 }
 
+# One run: each configuration's server alone, one warm-up slice, then WRK_SECONDS of slices.
+run_one_at_a_time() {
+  local run config slice
+  local -a configs
+  for ((run = 1; run <= THROUGHPUT_RUNS; run++)); do
+    mapfile -t configs < <(rotated $((run - 1)) "${THROUGHPUT_CONFIGS[@]}")
+    for config in "${configs[@]}"; do
+      start_server "$config" "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/server-$config.log"
+      measure_slice "$server_port" "$server_pid" >/dev/null
+      : >"$WORK_DIR/slices-$config"
+      for ((slice = 0; slice < WRK_SECONDS / SLICE_SECONDS; slice++)); do
+        measure_slice "$server_port" "$server_pid" >>"$WORK_DIR/slices-$config"
+      done
+      stop_server
+      sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
+      rm -rf "$WORK_DIR/wrk-$config-$run"
+      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request and busy share: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+    done
+  done
+}
+
 wakeups_main() {
   check_inputs "$@"
   WORK_DIR="$(mktemp -d /tmp/routeheap-bench-wakeups-XXXXXX)"
@@ -64,7 +88,7 @@ wakeups_main() {
   build_preloads
   THROUGHPUT_CONFIGS=(node-flags wake-10ms wake-50ms)
   log "load before: $(uptime)"
-  run_throughput_benchmark
+  run_one_at_a_time
   log "load after: $(uptime)"
   print_wakeups
 }
