@@ -15,6 +15,8 @@
 #   without-request-samples  Requests take no counter samples. Their records then go to the ring
 #                            whole instead of compacted. That is about as many bytes, but the
 #                            writer packs only compact records, so zstd gets several times more.
+#                            With no request samples, the writer also takes its periodic samples
+#                            every ROUTEHEAP_SAMPLE_MS (10 ms) while requests are open.
 #
 # Needs scripts/setup.sh to have run (the sample server's npm packages), wrk, cmake and a C++
 # compiler. The builds go to a temporary folder, and nothing in the repository changes.
