@@ -530,6 +530,8 @@ HeaderParser::Step SectionMemo::feed_run(HeaderParser& parser, const uint8_t* da
     const HeaderParser::Step step = parser.feed_run(data, size, consumed);
     if (step == HeaderParser::Step::SectionDone && consumed <= kMaxBytes) {
         std::memcpy(bytes, data, consumed);
+        // The bytes past the kept section stay zero, so reset() clears everything kept.
+        if (consumed < length) std::memset(bytes + consumed, 0, length - consumed);
         length = static_cast<uint16_t>(consumed);
         parsed = parser;
     }
@@ -971,6 +973,7 @@ size_t Framer::take_request_line(const uint8_t* data, size_t size, uint64_t time
     // A line with a query is not kept, so the memo never contains a query string.
     if (taken > 0 && path_bytes == target_length && taken <= kMaxLineMemoBytes) {
         std::memcpy(line_memo_.bytes, data, taken);
+        if (taken < line_memo_.length) std::memset(line_memo_.bytes + taken, 0, line_memo_.length - taken);
         line_memo_.length = static_cast<uint16_t>(taken);
         line_memo_.method_length = static_cast<uint8_t>(method_length);
         line_memo_.path_length = static_cast<uint16_t>(path_bytes);

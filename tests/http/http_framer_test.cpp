@@ -1079,6 +1079,19 @@ TEST(SectionMemo, ResetZeroesKeptBytes) {
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(memo->bytes), section.size()), std::string(section.size(), '\0'));
 }
 
+// A shorter section that replaces a kept one leaves none of the longer one's bytes behind, so
+// the connection's end forgets every cookie the framer kept.
+TEST(SectionMemo, ShorterSectionLeavesNoOldBytes) {
+    Connection connection;
+    connection.read("GET /a HTTP/1.1\r\nHost: x\r\nCookie: session=s3cr3t-token\r\n\r\n");
+    connection.write(kOkHi);
+    connection.read("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    connection.write(kOkHi);
+    connection.end(RequestOutcome::ConnectionClosed);
+    const std::string_view memory(reinterpret_cast<const char*>(connection.framer.get()), sizeof(Framer));
+    EXPECT_EQ(memory.find("s3cr3t"), std::string_view::npos);
+}
+
 TEST(SectionMemo, KeepsOnlyWholeSections) {
     auto memo = std::make_unique<SectionMemo>();
     memo->reset();
