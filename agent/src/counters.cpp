@@ -298,8 +298,9 @@ bool init_counters(uint64_t max_live_blocks, uint64_t sample_bytes) {
     return true;
 }
 
-// The fast path's reason changes first when counting stops and last when it starts, so the
-// fast path never counts while counting() is false.
+// The fast path's reason changes first when counting stops and last when it starts, so no
+// hook enters the fast path after counting stopped. A hook already past the check may still
+// count its one block, as the general path may.
 void set_counting(bool enabled) {
     if (!enabled) set_heap_slow_reason(kHeapNotCounting, true);
     g_counting.store(enabled, std::memory_order_release);

@@ -63,14 +63,21 @@ using Kind = routeheap::trace::AllocationKind;
     ra::g_real.free(block);
 }
 
-// The fast path calls the real free outside a hook scope: glibc's free of a heap chunk calls
-// no function that the agent interposes.
+// The fast path counts inside a hook scope, so an allocation of a signal handler that runs
+// meanwhile is not counted and cannot overwrite the thread's totals half-way. It calls the real
+// free after the scope: glibc's free of a heap chunk calls no function the agent interposes.
 void release(void* block) {
-    const ra::ThreadState& thread = ra::t_thread;
-    if (ra::heap_fast_path_open(thread) && block != nullptr && !ra::in_bootstrap_pool(block) &&
-        ra::count_free_fast(thread, block)) [[likely]] {
-        ra::g_real.free(block);
-        return;
+    ra::ThreadState& thread = ra::t_thread;
+    if (ra::heap_fast_path_open(thread) && block != nullptr && !ra::in_bootstrap_pool(block)) [[likely]] {
+        bool counted = false;
+        {
+            ra::HookScope scope(thread);
+            counted = ra::count_free_fast(thread, block);
+        }
+        if (counted) [[likely]] {
+            ra::g_real.free(block);
+            return;
+        }
     }
     release_general(block);
 }

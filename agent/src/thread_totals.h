@@ -61,10 +61,6 @@ inline thread_totals_detail::Line* own_thread_line() {
     return &g_lines[index - 1];
 }
 
-// Returns the calling thread's own line when it has claimed one, and nullptr otherwise (no
-// line yet, or the shared line). Fast paths use it and leave those cases to own_thread_line().
-inline thread_totals_detail::Line* claimed_thread_line() { return t_thread.own_line; }
-
 // Adds `delta` to a total of `line`, the calling thread's own line from
 // own_thread_line(), or the shared line when that returned nullptr. Hooks that add
 // several totals look the line up once.
