@@ -55,6 +55,8 @@ check_inputs() {
   if [[ -n "$BASE_REV" ]]; then
     git -C "$REPO_DIR" rev-parse --verify --quiet "$BASE_REV^{commit}" >/dev/null ||
       fail "--base $BASE_REV is not a commit of $REPO_DIR"
+    # The configuration's name goes into file names, so a name such as origin/main becomes its hash.
+    BASE_REV="$(git -C "$REPO_DIR" rev-parse --short "$BASE_REV^{commit}")"
   fi
 }
 
