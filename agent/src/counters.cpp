@@ -33,8 +33,8 @@ int64_t g_live_batch_bytes = 0;
 
 using namespace heap_detail;
 
-void set_heap_slow_reason(HeapSlowReason reason, bool holds) {
-    if (holds) {
+void set_heap_slow_reason(HeapSlowReason reason, bool present) {
+    if (present) {
         g_slow_reasons.fetch_or(reason, std::memory_order_relaxed);
     } else {
         g_slow_reasons.fetch_and(static_cast<uint8_t>(~reason), std::memory_order_relaxed);
@@ -275,9 +275,9 @@ bool chunk_headers_readable() {
 }  // namespace
 
 // Under perf, the locked add on the shared live counter was the largest single cost of the
-// malloc hooks on small requests; the per-thread batches (heap_fast_path.h) avoid it. Samples
-// add the waiting changes, so current values stay exact; a peak between two samples misses
-// at most g_live_batch_bytes per thread.
+// malloc hooks on small requests, and the per-thread batches (heap_fast_path.h) avoid it.
+// Samples add the waiting changes, so current values stay exact. A peak between two samples
+// misses at most g_live_batch_bytes per thread.
 [[gnu::noinline]] void heap_detail::publish_live(std::atomic<int64_t>* unpublished, int64_t delta) {
     // Published before the per-thread total is cleared, so a concurrent sample may count
     // the delta twice but never miss it.

@@ -30,7 +30,7 @@ enum HeapSlowReason : uint8_t {
 };
 
 // Sets or clears one reason. The fast path runs only while none is set.
-void set_heap_slow_reason(HeapSlowReason reason, bool holds);
+void set_heap_slow_reason(HeapSlowReason reason, bool present);
 
 // Native heap. A block is counted when a hook allocated it while counting was on
 // and its requested size could be kept. Its free then subtracts exactly what its

@@ -1080,7 +1080,7 @@ TEST(SectionMemo, ResetZeroesKeptBytes) {
 }
 
 // A shorter section that replaces a kept one leaves none of the longer one's bytes behind, so
-// the connection's end forgets every cookie the framer kept.
+// no cookie the framer kept survives the connection's end.
 TEST(SectionMemo, ShorterSectionLeavesNoOldBytes) {
     Connection connection;
     connection.read("GET /a HTTP/1.1\r\nHost: x\r\nCookie: session=s3cr3t-token\r\n\r\n");
