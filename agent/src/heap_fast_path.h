@@ -82,9 +82,9 @@ inline bool usable_from_size_word(const void* block, size_t& usable) {
 }
 
 // Counts `block`, which the real malloc returned for `requested` bytes, when it is the
-// common case: not null, in the heap, not sampled by size or by the thread's countdown,
-// and its shadow byte in one of the thread's last two pieces. Call only after
-// heap_fast_path_open().
+// common case. The block is then not null and in the heap, neither its size nor the thread's
+// countdown samples it, and its shadow byte lies in one of the thread's last two pieces.
+// Call only after heap_fast_path_open().
 [[gnu::always_inline]] inline bool count_allocation_fast(ThreadState& thread, void* block, size_t requested) {
     using namespace heap_detail;
     thread_totals_detail::Line* line = thread.own_line;
