@@ -498,7 +498,7 @@ void read_counters(trace::Counters& current, int64_t& native_live_peak, int64_t&
                    bool reset_peaks, uint64_t time_ns, uint64_t rss_max_age_ns) {
     const int64_t published_live = g_native.live.load(std::memory_order_relaxed);
     current.native_live_bytes = published_live;
-    const ThreadTotalSums totals = sum_all_thread_totals();
+    const ThreadTotalSums totals = sum_heap_thread_totals();
     current.native_live_bytes += totals[ThreadTotal::UnpublishedLiveBytes];
     current.native_usable_bytes = totals[ThreadTotal::UsableBytes];
     current.v8_committed_bytes = g_mapping.committed.load(std::memory_order_relaxed);

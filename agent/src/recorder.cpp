@@ -296,16 +296,17 @@ bool recording() { return g_lifecycle.load(std::memory_order_relaxed) == kRecord
 
 bool emit_record(const void* record, size_t size) {
     if (!recording()) return false;
-    const bool pushed = g_buffers.push(record, size);
-    if (g_buffers.own_ring_half_full()) request_drain();
-    return pushed;
+    const ThreadBuffers::Push result = g_buffers.push(record, size);
+    if (result == ThreadBuffers::Push::OverHalf) request_drain();
+    return result != ThreadBuffers::Push::Refused;
 }
 
 bool emit_record_waiting(const void* record, size_t size) {
     for (int attempt = 0;; ++attempt) {
         if (!recording()) return false;
-        if (g_buffers.try_push(record, size)) {
-            if (g_buffers.own_ring_half_full()) request_drain();
+        const ThreadBuffers::Push result = g_buffers.try_push(record, size);
+        if (result != ThreadBuffers::Push::Refused) {
+            if (result == ThreadBuffers::Push::OverHalf) request_drain();
             return true;
         }
         // The writer thread must never wait for itself.

@@ -66,30 +66,33 @@ ThreadBuffers::Slot* ThreadBuffers::claim_slot() {
     return nullptr;
 }
 
-bool ThreadBuffers::push(const void* record, size_t size) {
-    if (try_push(record, size)) return true;
-    count_dropped();
-    return false;
+ThreadBuffers::Push ThreadBuffers::push(const void* record, size_t size) {
+    const Push result = try_push(record, size);
+    if (result == Push::Refused) count_dropped();
+    return result;
 }
 
-bool ThreadBuffers::own_ring_half_full() {
-    if (t_thread.slot <= 0) return false;
-    Slot& slot = slots_[t_thread.slot - 1];
-    const uint64_t tail = slot.tail.load(std::memory_order_relaxed);
+bool ThreadBuffers::half_full(Slot& slot, uint64_t tail) const {
     if (tail - slot.cached_head <= ring_bytes_ / 2) return false;
     slot.cached_head = slot.head.load(std::memory_order_acquire);
     return tail - slot.cached_head > ring_bytes_ / 2;
 }
 
-bool ThreadBuffers::try_push(const void* record, size_t size) {
+bool ThreadBuffers::own_ring_half_full() {
+    if (t_thread.slot <= 0) return false;
+    Slot& slot = slots_[t_thread.slot - 1];
+    return half_full(slot, slot.tail.load(std::memory_order_relaxed));
+}
+
+ThreadBuffers::Push ThreadBuffers::try_push(const void* record, size_t size) {
     Slot* slot = t_thread.slot > 0 ? &slots_[t_thread.slot - 1] : claim_slot();
-    if (slot == nullptr || size > ring_bytes_) return false;
+    if (slot == nullptr || size > ring_bytes_) return Push::Refused;
 
     const uint64_t tail = slot->tail.load(std::memory_order_relaxed);
     if (ring_bytes_ - (tail - slot->cached_head) < size) {
         // The acquire orders the drainer's reads of the bytes before this overwrite.
         slot->cached_head = slot->head.load(std::memory_order_acquire);
-        if (ring_bytes_ - (tail - slot->cached_head) < size) return false;
+        if (ring_bytes_ - (tail - slot->cached_head) < size) return Push::Refused;
     }
 
     const size_t offset = static_cast<size_t>(tail & (ring_bytes_ - 1));
@@ -101,7 +104,7 @@ bool ThreadBuffers::try_push(const void* record, size_t size) {
         std::memcpy(slot->data, static_cast<const uint8_t*>(record) + first, size - first);
     }
     slot->tail.store(tail + size, std::memory_order_release);
-    return true;
+    return half_full(*slot, tail + size) ? Push::OverHalf : Push::Done;
 }
 
 void ThreadBuffers::copy_out(const Slot& slot, uint64_t position, void* out, size_t size) const {

@@ -25,16 +25,20 @@ public:
     // `ring_bytes` is rounded up to a power of two; rings are mapped when claimed.
     void init(size_t ring_bytes);
 
-    // Copies one whole record into the calling thread's ring. Returns false, and
+    // What a push did. OverHalf: the record is in, and the ring is now more than half full,
+    // so the writer thread should drain it before the next flush.
+    enum class Push : uint8_t { Refused, Done, OverHalf };
+
+    // Copies one whole record into the calling thread's ring. Returns Refused, and
     // counts a dropped record, when the ring is full or no slot is free.
-    bool push(const void* record, size_t size);
+    Push push(const void* record, size_t size);
 
     // push() without counting a drop, for callers that retry.
-    bool try_push(const void* record, size_t size);
+    Push try_push(const void* record, size_t size);
     void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
 
-    // True when the calling thread's ring is more than half full, so the writer
-    // thread should drain it before the next flush.
+    // True when the calling thread's ring is more than half full (what try_push() tells
+    // of the ring after its copy).
     bool own_ring_half_full();
 
     // Moves whole records from every ring into `out` until the rings are empty or
@@ -68,6 +72,9 @@ private:
     };
 
     Slot* claim_slot();
+    // Whether `slot`, the calling thread's, holds more than half a ring up to `tail`. Reads the
+    // drainer's head only when the owner's last reading of it says so.
+    bool half_full(Slot& slot, uint64_t tail) const;
     size_t drain_slot(Slot& slot, uint8_t* out, size_t capacity, uint32_t& records, uint64_t& first_time_ns,
                       uint64_t& last_time_ns);
     void copy_out(const Slot& slot, uint64_t position, void* out, size_t size) const;

@@ -38,7 +38,7 @@ constexpr size_t kFillerStart = offsetof(TestRecord, filler);
 
 bool push(ThreadBuffers& buffers, uint64_t sequence) {
     const TestRecord record = make_record(sequence);
-    return buffers.try_push(&record, sizeof(record));
+    return buffers.try_push(&record, sizeof(record)) != ThreadBuffers::Push::Refused;
 }
 
 // Drains every ring into a vector of sequences, on the calling thread, taking at most
@@ -102,9 +102,13 @@ TEST(ThreadBuffers, HalfFullFollowsDrainer) {
     buffers.init(4096);
     on_new_thread([&] {
         const size_t half = 4096 / 2 / sizeof(TestRecord);
-        for (uint64_t i = 0; i < half; ++i) ASSERT_TRUE(push(buffers, i));
+        for (uint64_t i = 0; i < half; ++i) {
+            const TestRecord record = make_record(i);
+            ASSERT_EQ(buffers.try_push(&record, sizeof(record)), ThreadBuffers::Push::Done) << "record " << i;
+        }
         EXPECT_FALSE(buffers.own_ring_half_full()) << "exactly half is not more than half";
-        ASSERT_TRUE(push(buffers, half));
+        const TestRecord over = make_record(half);
+        ASSERT_EQ(buffers.try_push(&over, sizeof(over)), ThreadBuffers::Push::OverHalf);
         EXPECT_TRUE(buffers.own_ring_half_full());
 
         std::thread drainer([&] { EXPECT_EQ(drain(buffers).size(), half + 1); });
@@ -148,7 +152,7 @@ TEST(ThreadBuffers, WrappedRecordsArriveWhole) {
         // 60 bytes do not divide the ring, so records straddle its end.
         for (uint64_t i = 0; i < kRecords; ++i) {
             const TestRecord record = make_record(i, 60);
-            while (!buffers.try_push(&record, 60)) std::this_thread::yield();
+            while (buffers.try_push(&record, 60) == ThreadBuffers::Push::Refused) std::this_thread::yield();
         }
     });
     done.store(true);
