@@ -46,6 +46,7 @@ check_inputs() {
   for tool in node wrk cmake git; do
     command -v "$tool" >/dev/null || fail "$tool not found: install it (Debian packages nodejs, wrk, cmake, git)"
   done
+  [[ -x /usr/bin/time ]] || fail "/usr/bin/time not found: install it (Debian package time)"
   (cd "$SAMPLE_DIR" && node -e "require.resolve('csv-parser')" 2>/dev/null) ||
     fail "the sample server's npm packages are missing in $SAMPLE_DIR: run scripts/setup.sh"
   local part
@@ -96,19 +97,20 @@ build_agents() {
 }
 
 # The columns of sum_slices: requests/s, the server's CPU us per request (all threads), the main
-# thread's CPU us per request and its busy share. The other threads' CPU per request is the
-# writer thread's work, with V8's and libuv's helpers.
+# thread's CPU us per request, its busy share and wrk's sleeps per request. The other threads'
+# CPU per request is the writer thread's work, with V8's and libuv's helpers.
 print_parts() {
   printf '\n### GET /health under wrk -t1 -c%d, %d s per configuration in %d s turns (median of %d runs)\n\n' \
     "$WRK_CONNECTIONS" "$WRK_SECONDS" "$SLICE_SECONDS" "$THROUGHPUT_RUNS"
-  printf '| configuration | requests/s | ratio, run by run | main thread CPU per request, ratio | main thread busy share, ratio | other threads, CPU ns per request |\n'
-  printf '|---|---|---|---|---|---|\n'
+  printf '| configuration | requests/s | ratio, run by run | main thread CPU per request, ratio | main thread busy share, ratio | other threads, CPU ns per request | wrk sleeps per request |\n'
+  printf '|---|---|---|---|---|---|---|\n'
   local config baseline="$WORK_DIR/wrk-none.rps"
   for config in "${THROUGHPUT_CONFIGS[@]}"; do
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$(column_median 1 "$WORK_DIR/wrk-$config.rps")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$config" "$(column_median 1 "$WORK_DIR/wrk-$config.rps")" \
       "$(pair_ratio 1 "$WORK_DIR/wrk-$config.rps" "$baseline")" "$(pair_ratio 3 "$WORK_DIR/wrk-$config.rps" "$baseline")" \
       "$(pair_ratio 4 "$WORK_DIR/wrk-$config.rps" "$baseline")" \
-      "$(awk '{ printf "%.0f\n", ($2 - $3) * 1000 }' "$WORK_DIR/wrk-$config.rps" | median)"
+      "$(awk '{ printf "%.0f\n", ($2 - $3) * 1000 }' "$WORK_DIR/wrk-$config.rps" | median)" \
+      "$(column_median 5 "$WORK_DIR/wrk-$config.rps")"
   done
 }
 

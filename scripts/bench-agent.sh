@@ -68,6 +68,7 @@ check_tools() {
   for tool in node curl wrk heaptrack heaptrack_print; do
     command -v "$tool" >/dev/null || fail "$tool not found: install it (Debian packages nodejs, curl, wrk, heaptrack)"
   done
+  [[ -x /usr/bin/time ]] || fail "/usr/bin/time not found: install it (Debian package time)"
 }
 
 # Cuts the source file after the last whole row within CSV_BYTES.
@@ -184,7 +185,10 @@ main_thread_run_ns() { awk '{ print $1 }' "/proc/$1/task/$1/schedstat"; }
 process_run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
 
 # One slice of load: wrk on PORT for SLICE_SECONDS. Prints the requests, wrk's duration in s, the
-# slice's wall time in ns, and the ns that the server PID's threads and its main thread ran.
+# slice's wall time in ns, the ns that the server PID's threads and its main thread ran, and how
+# many times wrk slept waiting for a response (its voluntary context switches, from GNU time).
+# Node's main thread wakes wrk each time; in a virtual machine whose idle vCPUs halt, each such
+# wake-up costs the waking thread an interrupt to the other vCPU.
 measure_slice() {
   local port="$1" pid="$2" run_start main_start start output
   kill -0 "$pid" 2>/dev/null ||
@@ -192,33 +196,36 @@ measure_slice() {
   run_start="$(process_run_ns "$pid")"
   main_start="$(main_thread_run_ns "$pid")"
   start="$(date +%s%N)"
-  output="$(wrk -t1 -c"$WRK_CONNECTIONS" -d"${SLICE_SECONDS}s" "http://127.0.0.1:$port/health")"
+  output="$(/usr/bin/time -f '%w' -o "$WORK_DIR/wrk-sleeps" \
+    wrk -t1 -c"$WRK_CONNECTIONS" -d"${SLICE_SECONDS}s" "http://127.0.0.1:$port/health")"
   local wall=$(($(date +%s%N) - start))
+  local sleeps
+  sleeps="$(tail -n1 "$WORK_DIR/wrk-sleeps")"
   local main_run=$(($(main_thread_run_ns "$pid") - main_start))
   local run=$(($(process_run_ns "$pid") - run_start))
   if grep -qE 'Non-2xx|Socket errors' <<<"$output"; then
     fail "wrk saw failed requests on port $port (pid $pid): $(grep -E 'Non-2xx|Socket errors' <<<"$output")"
   fi
   # wrk prints "N requests in 1.00s, ..." with the duration in us, ms, s or m.
-  awk -v wall="$wall" -v run="$run" -v main_run="$main_run" '/requests in/ && $1 > 0 {
+  awk -v wall="$wall" -v run="$run" -v main_run="$main_run" -v sleeps="$sleeps" '/requests in/ && $1 > 0 {
       duration = $4; sub(/,$/, "", duration); scale = 1
       if (duration ~ /us$/) { sub(/us$/, "", duration); scale = 1e-6 }
       else if (duration ~ /ms$/) { sub(/ms$/, "", duration); scale = 1e-3 }
       else if (duration ~ /m$/) { sub(/m$/, "", duration); scale = 60 }
       else { sub(/s$/, "", duration) }
-      printf "%d %.6f %d %d %d\n", $1, duration * scale, wall, run, main_run; found = 1 }
+      printf "%d %.6f %d %d %d %d\n", $1, duration * scale, wall, run, main_run, sleeps; found = 1 }
     END { if (!found) exit 1 }' <<<"$output" || fail "wrk completed no request on port $port (pid $pid)"
 }
 
 # Sums one run's slices of a configuration (measure_slice lines) into requests per second, the
-# server's CPU ms per 1000 requests, the main thread's CPU us per request and the share of the
-# wall time it ran. Node serves every request on its main thread, so the throughput is about
-# its busy share divided by its CPU per request.
+# server's CPU ms per 1000 requests, the main thread's CPU us per request, the share of the
+# wall time it ran, and wrk's sleeps per request. Node serves every request on its main thread,
+# so the throughput is about its busy share divided by its CPU per request.
 sum_slices() {
-  awk '{ requests += $1; seconds += $2; wall += $3; run += $4; main_run += $5 }
+  awk '{ requests += $1; seconds += $2; wall += $3; run += $4; main_run += $5; sleeps += $6 }
     END {
-      printf "%.2f %.3f %.3f %.4f\n", requests / seconds, run / 1e6 * 1000 / requests,
-        main_run / 1000 / requests, main_run / wall
+      printf "%.2f %.3f %.3f %.4f %.4f\n", requests / seconds, run / 1e6 * 1000 / requests,
+        main_run / 1000 / requests, main_run / wall, sleeps / requests
     }' "$1"
 }
 
@@ -344,7 +351,7 @@ run_throughput_benchmark() {
     for config in "${configs[@]}"; do
       sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
       rm -rf "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/wrk-$config-$run".zst
-      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request and busy share: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request, busy share and wrk sleeps per request: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
     done
   done
 }
@@ -374,18 +381,19 @@ print_results() {
     printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$median_rps" \
       "$(pair_ratio 1 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" "$median_cpu" \
       "$(pair_ratio 2 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
-      "$(paste -d' ' "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps" | awk '{ print $1 / $5 }' | sort -g |
+      "$(paste -d' ' "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps" | awk '{ print $1 / $(NF / 2 + 1) }' | sort -g |
         awk '{ printf "%.3f ", $1 }')"
   done
 
   printf '\n### Node'"'"'s main thread in the same runs (median of %d runs)\n\n' "$THROUGHPUT_RUNS"
-  printf '| configuration | CPU us per request | ratio, run by run | share of the time it ran | ratio, run by run |\n'
-  printf '|---|---|---|---|---|\n'
+  printf '| configuration | CPU us per request | ratio, run by run | share of the time it ran | ratio, run by run | wrk sleeps per request |\n'
+  printf '|---|---|---|---|---|---|\n'
   for config in "${THROUGHPUT_CONFIGS[@]}"; do
-    printf '| %s | %s | %s | %s | %s |\n' "$config" "$(column_median 3 "$WORK_DIR/wrk-$config.rps")" \
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$(column_median 3 "$WORK_DIR/wrk-$config.rps")" \
       "$(pair_ratio 3 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
       "$(column_median 4 "$WORK_DIR/wrk-$config.rps")" \
-      "$(pair_ratio 4 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")"
+      "$(pair_ratio 4 "$WORK_DIR/wrk-$config.rps" "$WORK_DIR/wrk-none.rps")" \
+      "$(column_median 5 "$WORK_DIR/wrk-$config.rps")"
   done
 
   printf '\n### Trace size and report time on the upload runs (median of %d runs)\n\n' "$RUNS"

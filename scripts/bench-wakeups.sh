@@ -30,6 +30,7 @@ check_inputs() {
   for tool in node wrk cc; do
     command -v "$tool" >/dev/null || fail "$tool not found: install it (Debian packages nodejs, wrk, gcc)"
   done
+  [[ -x /usr/bin/time ]] || fail "/usr/bin/time not found: install it (Debian package time)"
   (cd "$SAMPLE_DIR" && node -e "require.resolve('csv-parser')" 2>/dev/null) ||
     fail "the sample server's npm packages are missing in $SAMPLE_DIR: run scripts/setup.sh"
 }
@@ -49,13 +50,13 @@ build_preloads() {
 print_wakeups() {
   printf '\n### GET /health under wrk -t1 -c%d, %d s per configuration in %d s slices, one server at a time (median of %d runs)\n\n' \
     "$WRK_CONNECTIONS" "$WRK_SECONDS" "$SLICE_SECONDS" "$THROUGHPUT_RUNS"
-  printf '| configuration | requests/s | ratio to node-flags, run by run | main thread CPU per request, ratio | main thread busy share, ratio |\n'
-  printf '|---|---|---|---|---|\n'
+  printf '| configuration | requests/s | ratio to node-flags, run by run | main thread CPU per request, ratio | main thread busy share, ratio | wrk sleeps per request |\n'
+  printf '|---|---|---|---|---|---|\n'
   local config baseline="$WORK_DIR/wrk-node-flags.rps"
   for config in "${THROUGHPUT_CONFIGS[@]}"; do
-    printf '| %s | %s | %s | %s | %s |\n' "$config" "$(column_median 1 "$WORK_DIR/wrk-$config.rps")" \
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$config" "$(column_median 1 "$WORK_DIR/wrk-$config.rps")" \
       "$(pair_ratio 1 "$WORK_DIR/wrk-$config.rps" "$baseline")" "$(pair_ratio 3 "$WORK_DIR/wrk-$config.rps" "$baseline")" \
-      "$(pair_ratio 4 "$WORK_DIR/wrk-$config.rps" "$baseline")"
+      "$(pair_ratio 4 "$WORK_DIR/wrk-$config.rps" "$baseline")" "$(column_median 5 "$WORK_DIR/wrk-$config.rps")"
   done
 }
 
@@ -75,7 +76,7 @@ run_one_at_a_time() {
       stop_server
       sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
       rm -rf "$WORK_DIR/wrk-$config-$run"
-      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request and busy share: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request, busy share and wrk sleeps per request: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
     done
   done
 }
