@@ -297,7 +297,8 @@ bool recording() { return g_lifecycle.load(std::memory_order_relaxed) == kRecord
 bool emit_record(const void* record, size_t size) {
     if (!recording()) return false;
     const ThreadBuffers::Push result = g_buffers.push(record, size);
-    if (result == ThreadBuffers::Push::OverHalf) request_drain();
+    // A full ring, which refused the record, needs the writer as much as a half-full one.
+    if (result != ThreadBuffers::Push::Done) request_drain();
     return result != ThreadBuffers::Push::Refused;
 }
 
