@@ -187,7 +187,7 @@ process_run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1
 # One slice of load: wrk on PORT for SLICE_SECONDS. Prints the requests, wrk's duration in s, the
 # slice's wall time in ns, the ns that the server PID's threads and its main thread ran, and how
 # many times wrk slept waiting for a response (its voluntary context switches, from GNU time).
-# Node's main thread wakes wrk each time; in a virtual machine whose idle vCPUs halt, each such
+# Node's main thread wakes wrk each time. In a virtual machine whose idle vCPUs halt, each such
 # wake-up costs the waking thread an interrupt to the other vCPU.
 measure_slice() {
   local port="$1" pid="$2" run_start main_start start output

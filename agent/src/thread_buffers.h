@@ -25,8 +25,8 @@ public:
     // `ring_bytes` is rounded up to a power of two; rings are mapped when claimed.
     void init(size_t ring_bytes);
 
-    // What a push did. OverHalf: the record is in, and the ring is now more than half full,
-    // so the writer thread should drain it before the next flush.
+    // The outcome of a push. OverHalf means that the record was copied and the ring is now
+    // more than half full, so the writer thread should drain it before the next flush.
     enum class Push : uint8_t { Refused, Done, OverHalf };
 
     // Copies one whole record into the calling thread's ring. Returns Refused, and
@@ -37,8 +37,8 @@ public:
     Push try_push(const void* record, size_t size);
     void count_dropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
 
-    // True when the calling thread's ring is more than half full (what try_push() tells
-    // of the ring after its copy).
+    // True when the calling thread's ring is more than half full, as try_push() reports
+    // after its copy.
     bool own_ring_half_full();
 
     // Moves whole records from every ring into `out` until the rings are empty or
@@ -72,8 +72,8 @@ private:
     };
 
     Slot* claim_slot();
-    // Whether `slot`, the calling thread's, holds more than half a ring up to `tail`. Reads the
-    // drainer's head only when the owner's last reading of it says so.
+    // True when `slot`, the calling thread's, contains more than half a ring of bytes up to
+    // `tail`. Reads the drainer's head only when the owner's last reading of it shows more than half.
     bool half_full(Slot& slot, uint64_t tail) const;
     size_t drain_slot(Slot& slot, uint8_t* out, size_t capacity, uint32_t& records, uint64_t& first_time_ns,
                       uint64_t& last_time_ns);

@@ -35,9 +35,9 @@ using namespace thread_totals_detail;
 namespace {
 
 // Sums every line. Each total has its own accumulator, so the compiler keeps the sums in
-// registers; with a loop over the totals it added to memory, one dependent store after another.
-// Without kWithRequests the request counts stay zero: a counter sample has no field for them,
-// and leaving them out takes a third of the loads of every line.
+// registers. With a loop over the totals it added to memory, one dependent store after another.
+// Without kWithRequests the request counts stay zero. A counter sample has no field for them,
+// so leaving them out saves a third of the loads of every line.
 template <bool kWithRequests>
 ThreadTotalSums sum_lines() {
     static_assert(kTotals == 6, "add the new total's accumulator");
