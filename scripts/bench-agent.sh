@@ -5,7 +5,8 @@
 # Usage: scripts/bench-agent.sh [RUNS [THROUGHPUT_RUNS]] (default 5 runs, and as many throughput runs)
 #
 # Needs a build (ROUTEHEAP_BUILD_DIR, default build/) with bin/routeheap and bin/trace_dump,
-# samples/node-routes/data/asn-ipv4.csv (scripts/setup.sh), heaptrack, curl and wrk.
+# samples/node-routes/data/asn-ipv4.csv (scripts/setup.sh), heaptrack, curl, wrk and GNU time
+# (Debian package time), which counts the times wrk sleeps.
 # Every server binds to 127.0.0.1 on a free port and is stopped with SIGINT after each run.
 set -euo pipefail
 

@@ -10,7 +10,8 @@
 # run starts and stops the configurations in turn, in a rotated order.
 # Usage: scripts/bench-wakeups.sh [RUNS] (default 15)
 #
-# Needs scripts/setup.sh to have run (the sample server's npm packages), wrk and a C compiler.
+# Needs scripts/setup.sh to have run (the sample server's npm packages), wrk, GNU time (Debian
+# package time) and a C compiler.
 # The preloads are built in a temporary folder.
 set -euo pipefail
 
