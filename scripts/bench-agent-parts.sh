@@ -19,7 +19,8 @@
 #                            every ROUTEHEAP_SAMPLE_MS (10 ms) while requests are open.
 #
 # Needs scripts/setup.sh to have run (the sample server's npm packages), wrk, GNU time (Debian
-# package time), cmake and a C++ compiler. The builds go to a temporary folder, and nothing in the repository changes.
+# package time), cmake and a C++ compiler. The builds go to a temporary folder, and nothing in the
+# repository changes.
 # ROUTEHEAP_BUILD_DIR is not used: every agent is built here with the same options.
 set -euo pipefail
 
