@@ -363,6 +363,50 @@ TEST(AgentProcesses, LongRequestGetsPeriodicSamples) {
     EXPECT_GE(periodic, 8u) << periodic << " periodic samples in a request of " << (end - start) / 1'000'000 << " ms";
 }
 
+// Request records go to the ring without waiting for room, so the writer must drain a ring
+// before it fills. With a flush interval of a minute, it drains this one only when a push wakes
+// it. 4,000 requests make about 1 MB of records for a 256 KiB ring. The push that passes half
+// the ring must wake it, which leaves it about 500 requests, tens of milliseconds, to respond.
+// If only a full ring's refused push woke it, some records would be dropped.
+TEST(AgentProcesses, HalfFullRingWakesWriter) {
+    if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
+    TempDir dir;
+    const char* script =
+        "const http = require('http');"
+        "const server = http.createServer((req, res) => res.end('{\"ok\":true}'));"
+        "server.listen(0, '127.0.0.1', () => {"
+        "  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });"
+        "  let left = 4000;"
+        "  const next = () => {"
+        "    if (left-- === 0) { agent.destroy(); server.close(); return; }"
+        "    http.get({ host: '127.0.0.1', port: server.address().port, path: '/', agent }, (res) => {"
+        "      res.resume();"
+        "      res.on('end', next);"
+        "    });"
+        "  };"
+        "  next();"
+        "});";
+    std::map<std::string, std::string> environment = agent_environment(dir.path());
+    environment["ROUTEHEAP_BUFFER_KB"] = "256";
+    environment["ROUTEHEAP_FLUSH_MS"] = "60000";
+    // No allocation samples, whose pushes would wake the writer too.
+    environment["ROUTEHEAP_SAMPLE_BYTES"] = "1099511627776";
+    environment["ROUTEHEAP_ALWAYS_BYTES"] = "1099511627776";
+    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    ASSERT_EQ(dir.traces().size(), 1u);
+    const TraceFile file = read_trace(dir.traces().front());
+
+    const auto end = file.of_type(trace::RecordType::TraceEnd);
+    ASSERT_EQ(end.size(), 1u);
+    EXPECT_EQ(end.front().as<trace::TraceEnd>().dropped_records, 0u);
+    size_t requests = 0;
+    for (const trace::CounterSample& sample : file.samples()) {
+        if (sample.reason == static_cast<uint16_t>(trace::SampleReason::RequestEnd)) ++requests;
+    }
+    EXPECT_EQ(requests, 4000u);
+}
+
 TEST(AgentTraceFile, SurvivesCloseRange) {
     TempDir dir;
     const std::string host_file = dir.path() + "/host-file.txt";
