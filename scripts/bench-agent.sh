@@ -350,11 +350,18 @@ run_throughput_benchmark() {
     done
     stop_running_servers
     for config in "${configs[@]}"; do
-      sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
-      rm -rf "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/wrk-$config-$run".zst
-      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request, busy share and wrk sleeps per request: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+      finish_run "$config" "$run"
     done
   done
+}
+
+# Adds run RUN of CONFIG, whose server has stopped, to its results (sum_slices), removes its
+# output and logs the run's figures.
+finish_run() {
+  local config="$1" run="$2"
+  sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
+  rm -rf "$WORK_DIR/wrk-$config-$run" "$WORK_DIR/wrk-$config-$run".zst
+  log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request, busy share and wrk sleeps per request: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
 }
 
 print_results() {

@@ -75,9 +75,7 @@ run_one_at_a_time() {
         measure_slice "$server_port" "$server_pid" >>"$WORK_DIR/slices-$config"
       done
       stop_server
-      sum_slices "$WORK_DIR/slices-$config" >>"$WORK_DIR/wrk-$config.rps"
-      rm -rf "$WORK_DIR/wrk-$config-$run"
-      log "wrk $config run $run: requests/s, CPU ms per 1000, main thread us per request, busy share and wrk sleeps per request: $(tail -n1 "$WORK_DIR/wrk-$config.rps")"
+      finish_run "$config" "$run"
     done
   done
 }

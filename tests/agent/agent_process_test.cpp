@@ -31,6 +31,36 @@ const TraceFile* find_by_pid(const std::vector<TraceFile>& files, uint32_t pid) 
     return nullptr;
 }
 
+// A node program that serves {"ok":true} on 127.0.0.1 and requests it over one keep-alive
+// connection, one request after another. `setup` runs before the first request, and the
+// program closes client and server once the JavaScript expression `done` is true.
+std::string keep_alive_program(const std::string& setup, const std::string& done) {
+    return "const http = require('http');"
+           "const server = http.createServer((req, res) => res.end('{\"ok\":true}'));"
+           "server.listen(0, '127.0.0.1', () => {"
+           "  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });"
+           "  " + setup +
+           "  const next = () => {"
+           "    if (" + done + ") { agent.destroy(); server.close(); return; }"
+           "    http.get({ host: '127.0.0.1', port: server.address().port, path: '/', agent }, (res) => {"
+           "      res.resume();"
+           "      res.on('end', next);"
+           "    });"
+           "  };"
+           "  next();"
+           "});";
+}
+
+// Runs `script` with node under the agent and reads the one trace it writes into `file`.
+// Call it inside ASSERT_NO_FATAL_FAILURE.
+void run_node_script(const TempDir& dir, const std::string& script,
+                     const std::map<std::string, std::string>& environment, TraceFile& file) {
+    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    ASSERT_EQ(dir.traces().size(), 1u);
+    file = read_trace(dir.traces().front());
+}
+
 TEST(AgentTraceFile, HeaderAndMode) {
     TempDir dir;
     const RunResult run = run_program({native("alloc_totals")}, agent_environment(dir.path()));
@@ -259,29 +289,13 @@ TEST(AgentProcesses, NodeSpawnAndWorkers) {
 TEST(AgentProcesses, KeepAliveRequestsSpareWriterWakeUps) {
     if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
     TempDir dir;
-    const char* script =
-        "const http = require('http');"
-        "const server = http.createServer((req, res) => res.end('{\"ok\":true}'));"
-        "server.listen(0, '127.0.0.1', () => {"
-        "  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });"
-        "  const until = Date.now() + 600;"
-        "  const next = () => {"
-        "    if (Date.now() >= until) { agent.destroy(); server.close(); return; }"
-        "    http.get({ host: '127.0.0.1', port: server.address().port, path: '/', agent }, (res) => {"
-        "      res.resume();"
-        "      res.on('end', next);"
-        "    });"
-        "  };"
-        "  next();"
-        "});";
+    const std::string script = keep_alive_program("const until = Date.now() + 600;", "Date.now() >= until");
     std::map<std::string, std::string> environment = agent_environment(dir.path());
     environment["ROUTEHEAP_SAMPLE_MS"] = "10";
     environment["ROUTEHEAP_IDLE_SAMPLE_MS"] = "1000";
     environment["ROUTEHEAP_FLUSH_MS"] = "50";
-    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
-    ASSERT_EQ(run.exit_status, 0) << run.err;
-    ASSERT_EQ(dir.traces().size(), 1u);
-    const TraceFile file = read_trace(dir.traces().front());
+    TraceFile file;
+    ASSERT_NO_FATAL_FAILURE(run_node_script(dir, script, environment, file));
 
     uint64_t first_start = UINT64_MAX;
     uint64_t last_end = 0;
@@ -338,10 +352,8 @@ TEST(AgentProcesses, LongRequestGetsPeriodicSamples) {
     std::map<std::string, std::string> environment = agent_environment(dir.path());
     environment["ROUTEHEAP_SAMPLE_MS"] = "10";
     environment["ROUTEHEAP_FLUSH_MS"] = "50";
-    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
-    ASSERT_EQ(run.exit_status, 0) << run.err;
-    ASSERT_EQ(dir.traces().size(), 1u);
-    const TraceFile file = read_trace(dir.traces().front());
+    TraceFile file;
+    ASSERT_NO_FATAL_FAILURE(run_node_script(dir, script, environment, file));
 
     uint64_t start = 0;
     uint64_t end = 0;
@@ -367,35 +379,19 @@ TEST(AgentProcesses, LongRequestGetsPeriodicSamples) {
 // before it fills. With a flush interval of a minute, it drains this one only when a push wakes
 // it. 4,000 requests make about 1 MB of records for a 256 KiB ring. The push that passes half
 // the ring must wake it, which leaves it about 500 requests, tens of milliseconds, to respond.
-// If only a full ring's refused push woke it, some records would be dropped.
+// If only a full ring's rejected push woke it, some records would be dropped.
 TEST(AgentProcesses, HalfFullRingWakesWriter) {
     if (access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node is not installed at /usr/bin/node";
     TempDir dir;
-    const char* script =
-        "const http = require('http');"
-        "const server = http.createServer((req, res) => res.end('{\"ok\":true}'));"
-        "server.listen(0, '127.0.0.1', () => {"
-        "  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });"
-        "  let left = 4000;"
-        "  const next = () => {"
-        "    if (left-- === 0) { agent.destroy(); server.close(); return; }"
-        "    http.get({ host: '127.0.0.1', port: server.address().port, path: '/', agent }, (res) => {"
-        "      res.resume();"
-        "      res.on('end', next);"
-        "    });"
-        "  };"
-        "  next();"
-        "});";
+    const std::string script = keep_alive_program("let left = 4000;", "left-- === 0");
     std::map<std::string, std::string> environment = agent_environment(dir.path());
     environment["ROUTEHEAP_BUFFER_KB"] = "256";
     environment["ROUTEHEAP_FLUSH_MS"] = "60000";
     // No allocation samples, whose pushes would wake the writer too.
     environment["ROUTEHEAP_SAMPLE_BYTES"] = "1099511627776";
     environment["ROUTEHEAP_ALWAYS_BYTES"] = "1099511627776";
-    const RunResult run = run_program({"/usr/bin/node", "-e", script}, environment);
-    ASSERT_EQ(run.exit_status, 0) << run.err;
-    ASSERT_EQ(dir.traces().size(), 1u);
-    const TraceFile file = read_trace(dir.traces().front());
+    TraceFile file;
+    ASSERT_NO_FATAL_FAILURE(run_node_script(dir, script, environment, file));
 
     const auto end = file.of_type(trace::RecordType::TraceEnd);
     ASSERT_EQ(end.size(), 1u);
