@@ -297,21 +297,21 @@ bool recording() { return g_lifecycle.load(std::memory_order_relaxed) == kRecord
 bool emit_record(const void* record, size_t size) {
     if (!recording()) return false;
     const ThreadBuffers::Push result = g_buffers.push(record, size);
-    // A full ring, which refused the record, needs the writer as much as a half-full one. A
+    // A full ring, which rejected the record, needs the writer as much as a half-full one. A
     // thread without a ring, because all slots are taken, does not wake it, since a drain
     // would not help.
     if (result == ThreadBuffers::Push::OverHalf ||
-        (result == ThreadBuffers::Push::Refused && g_buffers.own_ring_half_full())) {
+        (result == ThreadBuffers::Push::Rejected && g_buffers.own_ring_half_full())) {
         request_drain();
     }
-    return result != ThreadBuffers::Push::Refused;
+    return result != ThreadBuffers::Push::Rejected;
 }
 
 bool emit_record_waiting(const void* record, size_t size) {
     for (int attempt = 0;; ++attempt) {
         if (!recording()) return false;
         const ThreadBuffers::Push result = g_buffers.try_push(record, size);
-        if (result != ThreadBuffers::Push::Refused) {
+        if (result != ThreadBuffers::Push::Rejected) {
             if (result == ThreadBuffers::Push::OverHalf) request_drain();
             return true;
         }

@@ -68,7 +68,7 @@ ThreadBuffers::Slot* ThreadBuffers::claim_slot() {
 
 ThreadBuffers::Push ThreadBuffers::push(const void* record, size_t size) {
     const Push result = try_push(record, size);
-    if (result == Push::Refused) count_dropped();
+    if (result == Push::Rejected) count_dropped();
     return result;
 }
 
@@ -86,13 +86,13 @@ bool ThreadBuffers::own_ring_half_full() {
 
 ThreadBuffers::Push ThreadBuffers::try_push(const void* record, size_t size) {
     Slot* slot = t_thread.slot > 0 ? &slots_[t_thread.slot - 1] : claim_slot();
-    if (slot == nullptr || size > ring_bytes_) return Push::Refused;
+    if (slot == nullptr || size > ring_bytes_) return Push::Rejected;
 
     const uint64_t tail = slot->tail.load(std::memory_order_relaxed);
     if (ring_bytes_ - (tail - slot->cached_head) < size) {
         // The acquire orders the drainer's reads of the bytes before this overwrite.
         slot->cached_head = slot->head.load(std::memory_order_acquire);
-        if (ring_bytes_ - (tail - slot->cached_head) < size) return Push::Refused;
+        if (ring_bytes_ - (tail - slot->cached_head) < size) return Push::Rejected;
     }
 
     const size_t offset = static_cast<size_t>(tail & (ring_bytes_ - 1));

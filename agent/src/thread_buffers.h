@@ -27,9 +27,9 @@ public:
 
     // The outcome of a push. OverHalf means that the record was copied and the ring is now
     // more than half full, so the writer thread should drain it before the next flush.
-    enum class Push : uint8_t { Refused, Done, OverHalf };
+    enum class Push : uint8_t { Rejected, Done, OverHalf };
 
-    // Copies one whole record into the calling thread's ring. Returns Refused, and
+    // Copies one whole record into the calling thread's ring. Returns Rejected, and
     // counts a dropped record, when the ring is full or no slot is free.
     Push push(const void* record, size_t size);
 
@@ -73,7 +73,8 @@ private:
 
     Slot* claim_slot();
     // True when `slot`, the calling thread's, contains more than half a ring of bytes up to
-    // `tail`. Reads the drainer's head only when the owner's last reading of it shows more than half.
+    // `tail`. Reads the drainer's head only when the owner's last reading of it shows more than
+    // half.
     bool half_full(Slot& slot, uint64_t tail) const;
     size_t drain_slot(Slot& slot, uint8_t* out, size_t capacity, uint32_t& records, uint64_t& first_time_ns,
                       uint64_t& last_time_ns);

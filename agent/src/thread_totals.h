@@ -87,7 +87,7 @@ struct ThreadTotalSums {
     int64_t operator[](ThreadTotal total) const { return values[static_cast<size_t>(total)]; }
 };
 ThreadTotalSums sum_all_thread_totals();
-// The heap totals only (RequestsStarted and RequestsEnded read as zero), for counter samples.
+// Sums the heap totals only, for counter samples. RequestsStarted and RequestsEnded read as zero.
 ThreadTotalSums sum_heap_thread_totals();
 
 // In a forked child: every total restarts at zero (`keep` lists the ones that carry

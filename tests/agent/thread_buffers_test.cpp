@@ -38,7 +38,7 @@ constexpr size_t kFillerStart = offsetof(TestRecord, filler);
 
 bool push(ThreadBuffers& buffers, uint64_t sequence) {
     const TestRecord record = make_record(sequence);
-    return buffers.try_push(&record, sizeof(record)) != ThreadBuffers::Push::Refused;
+    return buffers.try_push(&record, sizeof(record)) != ThreadBuffers::Push::Rejected;
 }
 
 // Drains every ring into a vector of sequences, on the calling thread, taking at most
@@ -152,7 +152,7 @@ TEST(ThreadBuffers, WrappedRecordsArriveWhole) {
         // 60 bytes do not divide the ring, so records straddle its end.
         for (uint64_t i = 0; i < kRecords; ++i) {
             const TestRecord record = make_record(i, 60);
-            while (buffers.try_push(&record, 60) == ThreadBuffers::Push::Refused) std::this_thread::yield();
+            while (buffers.try_push(&record, 60) == ThreadBuffers::Push::Rejected) std::this_thread::yield();
         }
     });
     done.store(true);
